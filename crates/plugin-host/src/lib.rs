@@ -1,0 +1,1 @@
+//! Runs Arbiter room plugins under wasmtime (skeleton: being written).

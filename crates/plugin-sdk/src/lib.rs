@@ -1,0 +1,1 @@
+//! Guest SDK for Arbiter room plugins (skeleton: being written).

@@ -1,0 +1,1 @@
+//! Arbiter wire protocol v1 (skeleton: being written).
