@@ -9,7 +9,7 @@
 //! Every hook is one crossing in each direction:
 //!
 //! 1. the host asks the guest for an input buffer with [`EXPORT_ALLOC`]`(len)`,
-//! 2. writes the hook's input there as a MessagePack map (see [`hooks`]),
+//! 2. writes the hook's input there as a MessagePack map (the `*Input` types, e.g. [`MessageInput`]),
 //! 3. calls the hook export (`arbiter_on_*`) with `(ptr, len)`,
 //! 4. the hook returns an `i64` packing `(out_ptr << 32) | out_len`; the bytes at
 //!    `out_ptr` are one MessagePack [`HookOutput`] holding everything the hook did:
