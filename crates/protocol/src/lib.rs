@@ -106,6 +106,7 @@ mod message_type;
 mod rpc;
 mod serde_util;
 mod server;
+mod shared;
 
 pub use client::{
     ClientFrame, ClientMessage, Dequeue, Enqueue, JoinOrCreate, LeaveRoom, ListRooms, Ping,
@@ -125,3 +126,4 @@ pub use server::{
     PresenceState, QuicInfo, RoomClosed, ServerFrame, ServerMessage, ServerRoomBytes,
     ServerRoomMessage, SessionAttachOk, StatePatch, StateSnapshot,
 };
+pub use shared::SharedFrame;

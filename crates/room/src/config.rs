@@ -1,0 +1,50 @@
+//! Per-room policy set by the server.
+
+/// Settings every room of a server shares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomConfig {
+    /// Patches kept for resume and acks (default 256).
+    pub patch_history: usize,
+    /// A patch carries a checksum at least every this many patches (default 1).
+    pub checksum_every: u32,
+    /// Failed hooks before the room closes (default 10).
+    pub max_errors: u32,
+    /// `room.message` types with unreliable intent: exact names or `*.suffix`.
+    pub unreliable_types: Vec<String>,
+}
+
+impl Default for RoomConfig {
+    fn default() -> Self {
+        Self {
+            patch_history: 256,
+            checksum_every: 1,
+            max_errors: 10,
+            unreliable_types: vec!["move".into(), "*.move".into(), "*.pos".into()],
+        }
+    }
+}
+
+/// Whether `kind` matches one of `patterns` (`name` exactly, or `*.suffix`:
+/// any type ending in `.suffix`).
+pub fn matches_type(patterns: &[String], kind: &str) -> bool {
+    patterns.iter().any(|p| match p.strip_prefix('*') {
+        Some(suffix) => kind.len() > suffix.len() && kind.ends_with(suffix),
+        None => p == kind,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unreliable_patterns() {
+        let p = RoomConfig::default().unreliable_types;
+        assert!(matches_type(&p, "move"));
+        assert!(matches_type(&p, "ship.move"));
+        assert!(matches_type(&p, "cursor.pos"));
+        assert!(!matches_type(&p, ".move"));
+        assert!(!matches_type(&p, "moves"));
+        assert!(!matches_type(&p, "chat"));
+    }
+}

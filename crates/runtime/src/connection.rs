@@ -1,0 +1,346 @@
+//! One transport connection: the handshake, then a reader loop that feeds the
+//! session's inbound pipeline and routes frames, and a writer task that drains
+//! the session's outbox into the transport.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arbiter_protocol::{Codec, ErrorCode, HandshakeOk, ServerFrame};
+use arbiter_session::{Accepted, Inbound, InboundOutcome, Liveness};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::outbox::{Batch, Item};
+
+/// Why a writer stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WriterEnd {
+    /// Its outbox epoch ended (suspended, or resumed by another transport).
+    Stale,
+    /// Everything queued was written and the connection closed on purpose.
+    Closed,
+    /// A reliable frame did not fit in the outbox.
+    Overflow,
+    /// The transport failed.
+    Failed,
+}
+use crate::room_actor::is_patch;
+use crate::router::route;
+use crate::runtime::{Runtime, unix_ms};
+use crate::session::Session;
+use crate::transport::{FrameRx, FrameTx, InFrame};
+
+/// How long a new connection has to send its handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a closing connection may take to write its last frames.
+const CLOSE_FLUSH: Duration = Duration::from_secs(2);
+
+/// Why a connection's reader stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// The transport failed or closed without a close frame.
+    Dropped,
+    /// The client closed cleanly: the session ends.
+    ClientClosed,
+    /// No traffic for two heartbeats.
+    Heartbeat,
+    /// The outbox overflowed (slow reader).
+    Overflow,
+    /// Too many malformed frames: the session ends after the error is written.
+    ProtocolClose,
+    /// Another transport resumed the session.
+    TakenOver,
+    /// The writer ended on its own (write error).
+    WriterFailed,
+}
+
+/// Serves one connection until it ends. `transport` labels the metrics.
+pub async fn serve_connection<R: FrameRx, T: FrameTx>(
+    rt: Arc<Runtime>,
+    transport: &'static str,
+    mut rx: R,
+    mut tx: T,
+) {
+    let m = &rt.metrics;
+    m.connections.with_label_values(&[transport]).inc();
+    m.connections_total.with_label_values(&[transport]).inc();
+    if let Some((session, accepted, generation)) = open(&rt, &mut rx, &mut tx).await {
+        let epoch = session.outbox.reopen();
+        let ok = HandshakeOk {
+            codec: accepted.codec,
+            session_id: session.id.clone(),
+            resume_token: session.resume_token.clone(),
+            resumed: generation > 1,
+            heartbeat_ms: u32::try_from(rt.config.session.heartbeat.as_millis())
+                .unwrap_or(u32::MAX),
+            quic: rt.config.quic.clone(),
+        };
+        let frame = ServerFrame::new(ok).with_rid(accepted.rid.clone());
+        if send_json(&mut tx, &frame).await.is_ok() {
+            if generation > 1 {
+                crate::lifecycle::resume_rooms(&session, epoch);
+            }
+            let writer = tokio::spawn(write_loop(
+                rt.clone(),
+                session.clone(),
+                epoch,
+                accepted.codec,
+                tx,
+            ));
+            let end = read_loop(
+                &rt,
+                &session,
+                generation,
+                epoch,
+                accepted.codec,
+                &mut rx,
+                writer,
+            )
+            .await;
+            crate::lifecycle::after_connection(&rt, &session, generation, end_label(end));
+        } else {
+            crate::lifecycle::after_connection(&rt, &session, generation, Some("transport_closed"));
+        }
+    }
+    m.connections.with_label_values(&[transport]).dec();
+}
+
+/// `None`: the session ends; else the suspension reason (metrics label).
+fn end_label(end: End) -> Option<&'static str> {
+    match end {
+        End::ClientClosed | End::ProtocolClose => None,
+        End::TakenOver => Some(""),
+        End::Heartbeat => Some("heartbeat"),
+        End::Overflow => Some("overflow"),
+        End::Dropped | End::WriterFailed => Some("transport_closed"),
+    }
+}
+
+/// Reads and checks the handshake, and creates or resumes the session.
+async fn open<R: FrameRx, T: FrameTx>(
+    rt: &Arc<Runtime>,
+    rx: &mut R,
+    tx: &mut T,
+) -> Option<(Arc<Session>, Accepted, u64)> {
+    let first = tokio::time::timeout(HANDSHAKE_TIMEOUT, rx.recv()).await;
+    let bytes = match first {
+        Ok(Some(Ok(InFrame::Text(b) | InFrame::Binary(b)))) => b,
+        Ok(_) => return None,
+        Err(_) => {
+            let frame = error(
+                ErrorCode::HandshakeRequired,
+                "no handshake within 10 s; the first frame must be the JSON handshake",
+            );
+            reject(rt, tx, &frame, ErrorCode::HandshakeRequired).await;
+            return None;
+        }
+    };
+    let accepted = match arbiter_session::accept_handshake(&bytes, &rt.verifier, unix_ms() / 1000) {
+        Ok(a) => a,
+        Err(rejected) => {
+            tracing::debug!(%rejected, "handshake refused");
+            reject(rt, tx, &rejected.reply, rejected.code).await;
+            return None;
+        }
+    };
+    if rt.is_draining() {
+        let frame = error(
+            ErrorCode::ServerDraining,
+            "the server is shutting down; connect to another node or retry shortly",
+        )
+        .with_rid(accepted.rid.clone());
+        reject(rt, tx, &frame, ErrorCode::ServerDraining).await;
+        return None;
+    }
+    let (session, generation) = crate::lifecycle::open_session(rt, &accepted);
+    Some((session, accepted, generation))
+}
+
+fn error(code: ErrorCode, reason: &str) -> ServerFrame {
+    ServerFrame::new(arbiter_protocol::ErrorPayload {
+        code,
+        reason: reason.to_owned(),
+    })
+}
+
+async fn reject<T: FrameTx>(rt: &Runtime, tx: &mut T, frame: &ServerFrame, code: ErrorCode) {
+    rt.metrics
+        .handshakes_total
+        .with_label_values(&["rejected"])
+        .inc();
+    rt.metrics
+        .errors_sent_total
+        .with_label_values(&[code.as_str()])
+        .inc();
+    let _ = send_json(tx, frame).await;
+    tx.close().await;
+}
+
+async fn send_json<T: FrameTx>(tx: &mut T, frame: &ServerFrame) -> std::io::Result<()> {
+    let mut buf = Vec::with_capacity(256);
+    Codec::Json
+        .encode_server(frame, &mut buf)
+        .map_err(std::io::Error::other)?;
+    tx.send(buf.into(), true).await?;
+    tx.flush().await
+}
+
+async fn read_loop<R: FrameRx>(
+    rt: &Arc<Runtime>,
+    session: &Arc<Session>,
+    generation: u64,
+    epoch: u64,
+    codec: Codec,
+    rx: &mut R,
+    mut writer: JoinHandle<WriterEnd>,
+) -> End {
+    let config = &rt.config.session;
+    let now = Instant::now();
+    let mut inbound = Inbound::new(codec, rt.config.limits, config, now.into_std());
+    let mut liveness = Liveness::new(config.heartbeat, now.into_std());
+    let mut generations = session.generation.subscribe();
+    let end = loop {
+        let deadline = Instant::from_std(liveness.deadline());
+        tokio::select! {
+            biased;
+            changed = generations.changed() => {
+                if changed.is_err() || *generations.borrow() != generation {
+                    break End::TakenOver;
+                }
+            }
+            done = &mut writer => {
+                break match done {
+                    Ok(WriterEnd::Overflow) => End::Overflow,
+                    Ok(WriterEnd::Stale) => End::TakenOver,
+                    Ok(WriterEnd::Closed) => End::ProtocolClose,
+                    Ok(WriterEnd::Failed) | Err(_) => End::WriterFailed,
+                };
+            }
+            () = tokio::time::sleep_until(deadline) => break End::Heartbeat,
+            frame = rx.recv() => {
+                let (bytes, text) = match frame {
+                    None | Some(Err(_)) => break End::Dropped,
+                    Some(Ok(InFrame::Close)) => break End::ClientClosed,
+                    Some(Ok(InFrame::Ping)) => {
+                        liveness.on_traffic(std::time::Instant::now());
+                        continue;
+                    }
+                    Some(Ok(InFrame::Text(b))) => (b, true),
+                    Some(Ok(InFrame::Binary(b))) => (b, false),
+                };
+                let now = std::time::Instant::now();
+                liveness.on_traffic(now);
+                match inbound.handle(&bytes, text, now, unix_ms()) {
+                    InboundOutcome::Frame(frame) => {
+                        let ty = frame.msg.message_type().as_str();
+                        rt.metrics.frames_in_total.with_label_values(&[ty]).inc();
+                        rt.metrics.bytes_in_total.with_label_values(&[ty]).inc_by(bytes.len() as u64);
+                        route(rt, session, epoch, frame);
+                    }
+                    InboundOutcome::Reply(frame) => {
+                        count_in_reply(rt, &frame, bytes.len());
+                        session.send(frame);
+                    }
+                    InboundOutcome::ReplyAndClose(frame) => {
+                        count_in_reply(rt, &frame, bytes.len());
+                        session.send(frame);
+                        session.outbox.close_when_flushed();
+                        let _ = tokio::time::timeout(CLOSE_FLUSH, &mut writer).await;
+                        break End::ProtocolClose;
+                    }
+                }
+            }
+        }
+    };
+    writer.abort();
+    end
+}
+
+/// Metrics for a frame answered by the inbound pipeline itself (a pong, or
+/// an error for a frame that could not be routed).
+fn count_in_reply(rt: &Runtime, reply: &ServerFrame, len: usize) {
+    let ty = match &reply.msg {
+        arbiter_protocol::ServerMessage::Pong(_) => "ping",
+        _ => "invalid",
+    };
+    rt.metrics.frames_in_total.with_label_values(&[ty]).inc();
+    rt.metrics
+        .bytes_in_total
+        .with_label_values(&[ty])
+        .inc_by(len as u64);
+}
+
+/// Drains the session's outbox into the transport, one flush per batch.
+async fn write_loop<T: FrameTx>(
+    rt: Arc<Runtime>,
+    session: Arc<Session>,
+    epoch: u64,
+    codec: Codec,
+    mut tx: T,
+) -> WriterEnd {
+    let mut buf: Vec<Item> = Vec::with_capacity(64);
+    let text = !codec.is_binary();
+    let m = &rt.metrics;
+    let patch_bytes = m.patch_bytes.with_label_values(&[codec.as_str()]);
+    loop {
+        let end = match session.outbox.next_batch(epoch, &mut buf).await {
+            Batch::Items => None,
+            Batch::Stale => Some(WriterEnd::Stale),
+            Batch::Closed => Some(WriterEnd::Closed),
+            Batch::Overflow => Some(WriterEnd::Overflow),
+        };
+        if let Some(end) = end {
+            let _ = tx.flush().await;
+            tx.close().await;
+            return end;
+        }
+        for item in buf.drain(..) {
+            let frame = item.frame.frame();
+            let bytes = match item.frame.encoded(codec) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot encode a server frame; skipped");
+                    continue;
+                }
+            };
+            let ty = frame.msg.message_type().as_str();
+            m.frames_out_total.with_label_values(&[ty]).inc();
+            m.bytes_out_total
+                .with_label_values(&[ty])
+                .inc_by(bytes.len() as u64);
+            if is_patch(frame) {
+                patch_bytes.observe(bytes.len() as f64);
+            }
+            if let ServerMessageRef::Error(code) = ServerMessageRef::of(frame) {
+                m.errors_sent_total.with_label_values(&[code]).inc();
+            }
+            if tx.send(bytes, text).await.is_err() {
+                tx.close().await;
+                return WriterEnd::Failed;
+            }
+        }
+        if tx.flush().await.is_err() {
+            tx.close().await;
+            return WriterEnd::Failed;
+        }
+    }
+}
+
+/// The bits of a server frame the writer's metrics need.
+enum ServerMessageRef {
+    Error(&'static str),
+    Other,
+}
+
+impl ServerMessageRef {
+    fn of(frame: &ServerFrame) -> ServerMessageRef {
+        use arbiter_protocol::{RpcResponse, ServerMessage};
+        match &frame.msg {
+            ServerMessage::Error(e) => ServerMessageRef::Error(e.code.as_str()),
+            ServerMessage::RpcResponse(RpcResponse::Err { code, .. }) => {
+                ServerMessageRef::Error(code.as_str())
+            }
+            _ => ServerMessageRef::Other,
+        }
+    }
+}

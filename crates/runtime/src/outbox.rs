@@ -1,0 +1,283 @@
+//! A session's bounded outbound queue (PROTOCOL.md §9), shared by the rooms
+//! that push into it and the connection's writer that drains it.
+//!
+//! Overflow policy: when full, the oldest unreliable frame makes room for the
+//! new one; with no unreliable frame queued, a new unreliable frame is
+//! dropped and a new reliable frame overflows the queue, which suspends the
+//! session (it can resume and be replayed from its last ack).
+//!
+//! Each transport of a session gets a new epoch; pushes carry the epoch their
+//! sender knows, so that frames meant for a dropped transport never mix with
+//! a resumed one's replay.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use arbiter_protocol::SharedFrame;
+use arbiter_room::Delivery;
+use tokio::sync::Notify;
+
+/// One queued frame.
+#[derive(Debug, Clone)]
+pub(crate) struct Item {
+    pub(crate) frame: Arc<SharedFrame>,
+    pub(crate) delivery: Delivery,
+}
+
+/// What became of a push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Push {
+    /// Queued (possibly in place of an older unreliable frame, see `dropped`).
+    Queued {
+        /// An older unreliable frame was dropped to make room.
+        dropped: bool,
+    },
+    /// The frame was unreliable and the queue full of reliable frames.
+    Dropped,
+    /// A reliable frame did not fit: the outbox is now overflowed.
+    Overflow,
+    /// The outbox is not accepting (suspended, closing, or another epoch).
+    Rejected,
+}
+
+/// What the writer gets.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Batch {
+    /// Frames were moved into the buffer.
+    Items,
+    /// The writer's epoch is over (the session was suspended or resumed elsewhere).
+    Stale,
+    /// Everything was written and the connection is to be closed.
+    Closed,
+    /// The queue overflowed; the session must be suspended.
+    Overflow,
+}
+
+#[derive(Debug)]
+struct Inner {
+    queue: VecDeque<Item>,
+    epoch: u64,
+    accepting: bool,
+    closing: bool,
+    overflow: bool,
+}
+
+/// The queue itself.
+#[derive(Debug)]
+pub(crate) struct Outbox {
+    inner: Mutex<Inner>,
+    notify: Notify,
+    capacity: usize,
+}
+
+impl Outbox {
+    pub(crate) fn new(capacity: usize) -> Outbox {
+        Outbox {
+            inner: Mutex::new(Inner {
+                queue: VecDeque::new(),
+                epoch: 0,
+                accepting: false,
+                closing: false,
+                overflow: false,
+            }),
+            notify: Notify::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding this lock cannot leave the queue inconsistent
+        // (every critical section is a few field updates), so poison is ignored.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The current epoch (for pushes by the session's own task).
+    pub(crate) fn epoch(&self) -> u64 {
+        self.lock().epoch
+    }
+
+    /// Starts a new epoch for a new transport: clears the queue, accepts again.
+    pub(crate) fn reopen(&self) -> u64 {
+        let mut inner = self.lock();
+        inner.queue.clear();
+        inner.epoch += 1;
+        inner.accepting = true;
+        inner.closing = false;
+        inner.overflow = false;
+        inner.epoch
+    }
+
+    /// The transport dropped: discard everything until the next `reopen`.
+    pub(crate) fn suspend(&self) {
+        let mut inner = self.lock();
+        inner.queue.clear();
+        inner.accepting = false;
+        drop(inner);
+        self.notify.notify_one();
+    }
+
+    /// No more pushes; the writer finishes what is queued, then closes.
+    pub(crate) fn close_when_flushed(&self) {
+        let mut inner = self.lock();
+        inner.accepting = false;
+        inner.closing = true;
+        drop(inner);
+        self.notify.notify_one();
+    }
+
+    /// True when nothing is queued (or the outbox no longer accepts frames
+    /// and the writer has taken everything).
+    pub(crate) fn is_drained(&self) -> bool {
+        self.lock().queue.is_empty()
+    }
+
+    pub(crate) fn push(&self, epoch: u64, frame: Arc<SharedFrame>, delivery: Delivery) -> Push {
+        let mut inner = self.lock();
+        if !inner.accepting || inner.epoch != epoch {
+            return Push::Rejected;
+        }
+        let mut dropped = false;
+        if inner.queue.len() >= self.capacity {
+            let oldest_unreliable = inner
+                .queue
+                .iter()
+                .position(|i| i.delivery == Delivery::Unreliable);
+            match (oldest_unreliable, delivery) {
+                (Some(idx), _) => {
+                    inner.queue.remove(idx);
+                    dropped = true;
+                }
+                (None, Delivery::Unreliable) => return Push::Dropped,
+                (None, Delivery::Reliable) => {
+                    inner.accepting = false;
+                    inner.overflow = true;
+                    inner.queue.clear();
+                    drop(inner);
+                    self.notify.notify_one();
+                    return Push::Overflow;
+                }
+            }
+        }
+        let was_empty = inner.queue.is_empty();
+        inner.queue.push_back(Item { frame, delivery });
+        drop(inner);
+        if was_empty {
+            self.notify.notify_one();
+        }
+        Push::Queued { dropped }
+    }
+
+    /// Waits for frames of `epoch` and moves them all into `buf`. One consumer
+    /// (the connection's writer) at a time per epoch.
+    pub(crate) async fn next_batch(&self, epoch: u64, buf: &mut Vec<Item>) -> Batch {
+        loop {
+            {
+                let mut inner = self.lock();
+                if inner.epoch != epoch {
+                    return Batch::Stale;
+                }
+                if inner.overflow {
+                    return Batch::Overflow;
+                }
+                if !inner.queue.is_empty() {
+                    buf.extend(inner.queue.drain(..));
+                    return Batch::Items;
+                }
+                if inner.closing {
+                    return Batch::Closed;
+                }
+                if !inner.accepting {
+                    return Batch::Stale;
+                }
+            }
+            // notify_one keeps a permit when nobody waits, so a push between the
+            // check above and this await is not missed.
+            self.notify.notified().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arbiter_protocol::{Pong, ServerFrame};
+
+    fn frame(n: u64) -> Arc<SharedFrame> {
+        SharedFrame::new(ServerFrame::new(Pong {
+            ts: None,
+            server_ts: n,
+        }))
+    }
+
+    fn ts(item: &Item) -> u64 {
+        match &item.frame.frame().msg {
+            arbiter_protocol::ServerMessage::Pong(p) => p.server_ts,
+            _ => u64::MAX,
+        }
+    }
+
+    #[tokio::test]
+    async fn full_queue_drops_oldest_unreliable_then_overflows() {
+        let ob = Outbox::new(3);
+        let e = ob.reopen();
+        assert_eq!(
+            ob.push(e, frame(1), Delivery::Unreliable),
+            Push::Queued { dropped: false }
+        );
+        assert_eq!(
+            ob.push(e, frame(2), Delivery::Reliable),
+            Push::Queued { dropped: false }
+        );
+        assert_eq!(
+            ob.push(e, frame(3), Delivery::Reliable),
+            Push::Queued { dropped: false }
+        );
+        // Full: the unreliable 1 gives way.
+        assert_eq!(
+            ob.push(e, frame(4), Delivery::Reliable),
+            Push::Queued { dropped: true }
+        );
+        // Full of reliable frames: unreliable dropped, reliable overflows.
+        assert_eq!(ob.push(e, frame(5), Delivery::Unreliable), Push::Dropped);
+        let mut buf = Vec::new();
+        assert_eq!(ob.push(e, frame(6), Delivery::Reliable), Push::Overflow);
+        assert_eq!(ob.next_batch(e, &mut buf).await, Batch::Overflow);
+        assert!(buf.is_empty());
+        // A resumed transport starts clean.
+        let e2 = ob.reopen();
+        assert_eq!(ob.push(e, frame(7), Delivery::Reliable), Push::Rejected);
+        assert_eq!(
+            ob.push(e2, frame(8), Delivery::Reliable),
+            Push::Queued { dropped: false }
+        );
+        assert_eq!(ob.next_batch(e, &mut buf).await, Batch::Stale);
+        assert_eq!(ob.next_batch(e2, &mut buf).await, Batch::Items);
+        assert_eq!(buf.iter().map(ts).collect::<Vec<_>>(), [8]);
+    }
+
+    #[tokio::test]
+    async fn writer_wakes_on_push_and_finishes_on_close() {
+        let ob = Arc::new(Outbox::new(10));
+        let e = ob.reopen();
+        let writer = {
+            let ob = ob.clone();
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut buf = Vec::new();
+                loop {
+                    match ob.next_batch(e, &mut buf).await {
+                        Batch::Items => seen.extend(buf.drain(..).map(|i| ts(&i))),
+                        other => return (seen, other),
+                    }
+                }
+            })
+        };
+        for n in 0..5 {
+            ob.push(e, frame(n), Delivery::Reliable);
+        }
+        ob.close_when_flushed();
+        let (seen, end) = writer.await.unwrap();
+        assert_eq!(seen, [0, 1, 2, 3, 4]);
+        assert_eq!(end, Batch::Closed);
+    }
+}

@@ -1,0 +1,97 @@
+//! Sessions that outlive their transports: the registry used for resume, and
+//! what rooms and the connection task share about a session.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use arbiter_protocol::{RoomId, ServerFrame, SessionId, SharedFrame};
+use arbiter_room::Delivery;
+use tokio::sync::watch;
+
+use crate::directory::RoomHandle;
+use crate::outbox::{Outbox, Push};
+
+/// Where a session is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// A transport is attached.
+    Active,
+    /// The transport dropped at this instant; resumable until the TTL.
+    Suspended(Instant),
+    /// Gone for good.
+    Ended,
+}
+
+#[derive(Debug)]
+pub(crate) struct Conn {
+    pub(crate) phase: Phase,
+}
+
+/// A session as rooms and transports share it.
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub(crate) id: SessionId,
+    pub(crate) project: Arc<str>,
+    pub(crate) user_id: String,
+    pub(crate) resume_token: String,
+    pub(crate) outbox: Outbox,
+    /// Rooms this session is a member of (or joining).
+    pub(crate) rooms: Mutex<HashMap<RoomId, RoomHandle>>,
+    pub(crate) conn: Mutex<Conn>,
+    /// The generation of the transport that owns the session: incremented
+    /// (under the `conn` lock) by every transport that takes it over, which
+    /// wakes the previous one's reader.
+    pub(crate) generation: watch::Sender<u64>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Session {
+    pub(crate) fn rooms(&self) -> MutexGuard<'_, HashMap<RoomId, RoomHandle>> {
+        lock(&self.rooms)
+    }
+
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Conn> {
+        lock(&self.conn)
+    }
+
+    /// Queues a frame of the session's own (a reply, an error) in the current epoch.
+    pub(crate) fn send(&self, frame: ServerFrame) -> Push {
+        let epoch = self.outbox.epoch();
+        self.outbox
+            .push(epoch, SharedFrame::new(frame), Delivery::Reliable)
+    }
+}
+
+/// Every live session, by id.
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    sessions: Mutex<HashMap<SessionId, Arc<Session>>>,
+}
+
+impl Registry {
+    pub(crate) fn insert(&self, session: Arc<Session>) {
+        lock(&self.sessions).insert(session.id.clone(), session);
+    }
+
+    /// The session a resume pair names, when it is still resumable and belongs
+    /// to `project`.
+    pub(crate) fn find(&self, id: &SessionId, token: &str, project: &str) -> Option<Arc<Session>> {
+        let session = lock(&self.sessions).get(id).cloned()?;
+        let ok = &*session.project == project
+            && arbiter_session::tokens_match(&session.resume_token, token)
+            && session.conn().phase != Phase::Ended;
+        ok.then_some(session)
+    }
+
+    pub(crate) fn remove(&self, id: &SessionId) {
+        lock(&self.sessions).remove(id);
+    }
+
+    pub(crate) fn all(&self) -> Vec<Arc<Session>> {
+        lock(&self.sessions).values().cloned().collect()
+    }
+}
