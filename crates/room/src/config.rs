@@ -7,6 +7,10 @@ pub struct RoomConfig {
     pub patch_history: usize,
     /// A patch carries a checksum at least every this many patches (default 1).
     pub checksum_every: u32,
+    /// Most patches replayed to a resuming member; more missed patches get a
+    /// snapshot instead, which is smaller and cannot overflow its outbox
+    /// (default 64).
+    pub max_replay: usize,
     /// Failed hooks before the room closes (default 10).
     pub max_errors: u32,
     /// `room.message` types with unreliable intent: exact names or `*.suffix`.
@@ -18,6 +22,7 @@ impl Default for RoomConfig {
         Self {
             patch_history: 256,
             checksum_every: 1,
+            max_replay: 64,
             max_errors: 10,
             unreliable_types: vec!["move".into(), "*.move".into(), "*.pos".into()],
         }

@@ -330,7 +330,9 @@ impl<L: RoomLogic> Room<L> {
     }
 
     /// The member resumed: it gets every patch after its last ack (or a
-    /// snapshot when they are no longer kept), then `presence.state`.
+    /// snapshot when they are no longer kept or more than
+    /// [`RoomConfig::max_replay`](crate::RoomConfig::max_replay)), then
+    /// `presence.state`.
     /// Returns false when it is no longer a member.
     pub fn resume(&mut self, session: &SessionId) -> bool {
         self.flush();
@@ -339,7 +341,8 @@ impl<L: RoomLogic> Room<L> {
         };
         member.active = true;
         let last_ack = member.last_ack;
-        match self.history.since(last_ack, self.seq) {
+        let missed = self.history.since(last_ack, self.seq);
+        match missed.filter(|f| f.len() <= self.config.max_replay) {
             Some(frames) => {
                 for frame in frames {
                     self.send_shared(session, frame, Delivery::Reliable);

@@ -68,6 +68,8 @@ impl Runtime {
         let room_config = RoomConfig {
             patch_history: config.patch_history,
             checksum_every: config.checksum_every,
+            // A replay must fit in the outbox with room to spare.
+            max_replay: (config.outbox_capacity / 2).clamp(1, 64),
             max_errors: config.host.limits.max_errors,
             unreliable_types: config.unreliable_types.clone(),
         };
