@@ -108,3 +108,8 @@ pub use replica::{PatchOutcome, Replica};
 pub use arbiter_protocol::{
     ClientFrame, Codec, ErrorCode, Joined, RoomId, RoomInfo, RpcOk, Seq, SessionId, TicketId,
 };
+
+/// The README's client example, compiled as a doctest so it cannot rot.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

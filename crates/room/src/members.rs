@@ -82,14 +82,27 @@ impl<L: RoomLogic> Room<L> {
             self.welcome(&session, rid, false);
             return JoinOutcome::Joined;
         }
-        if self.locked {
+        // A matched session's reserved seat is its own: not counted against
+        // it, and usable while the room is locked.
+        let reserved = self.reservations.get(&session).is_some_and(|e| *e > now_ms);
+        if self.locked && !reserved {
             let reason = format!("room {} is locked", self.id);
             return refuse(self, ErrorCode::RoomLocked, reason);
         }
+        let held = self.reservations.len() - usize::from(self.reservations.contains_key(&session));
         if let Some(max) = self.max_clients()
-            && self.members.len() >= max as usize
+            && self.members.len() + held >= max as usize
+            && !reserved
         {
-            let reason = format!("room {} is full ({}/{max})", self.id, self.members.len());
+            let reason = if held > 0 {
+                format!(
+                    "room {} is full ({}/{max}, {held} seats reserved for matched players)",
+                    self.id,
+                    self.members.len()
+                )
+            } else {
+                format!("room {} is full ({}/{max})", self.id, self.members.len())
+            };
             return refuse(self, ErrorCode::RoomFull, reason);
         }
         let input = JoinInput {
@@ -108,6 +121,12 @@ impl<L: RoomLogic> Room<L> {
         };
         if let Some(reason) = out.reject.clone() {
             return refuse(self, ErrorCode::RoomRejected, reason);
+        }
+        if self.reservations.remove(&session).is_some() {
+            self.out.push(Output::ReservationEnded {
+                session: session.clone(),
+                claimed: true,
+            });
         }
         self.flush();
         self.members.insert(
@@ -191,6 +210,39 @@ impl<L: RoomLogic> Room<L> {
             leaves,
         }));
         self.broadcast(&frame, Some(except), Delivery::Reliable);
+    }
+
+    /// Holds a seat for `session` (a matchmaking participant) until
+    /// `expires_ms`: other joins cannot take it, and the session may take it
+    /// even when the room is locked.
+    pub fn reserve(&mut self, session: SessionId, expires_ms: u64) {
+        if !self.members.contains_key(&session) {
+            self.reservations.insert(session, expires_ms);
+        }
+    }
+
+    /// Frees the seats whose reservation ran out by `now_ms`; each gets an
+    /// [`Output::ReservationEnded`] with `claimed: false`.
+    pub fn expire_reservations(&mut self, now_ms: u64) {
+        let mut expired: Vec<SessionId> = self
+            .reservations
+            .iter()
+            .filter(|(_, e)| **e <= now_ms)
+            .map(|(s, _)| s.clone())
+            .collect();
+        expired.sort();
+        for session in expired {
+            self.reservations.remove(&session);
+            self.out.push(Output::ReservationEnded {
+                session,
+                claimed: false,
+            });
+        }
+    }
+
+    /// The earliest reservation expiry, for the driver's timer.
+    pub fn next_reservation_expiry(&self) -> Option<u64> {
+        self.reservations.values().min().copied()
     }
 
     /// A member leaves (`consented`: it asked to; otherwise its session

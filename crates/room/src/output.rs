@@ -31,6 +31,13 @@ pub enum Output {
         /// The former member.
         session: SessionId,
     },
+    /// A seat reservation ended: taken by its session (`claimed`) or expired.
+    ReservationEnded {
+        /// The session it was held for.
+        session: SessionId,
+        /// True when the session joined; false when it expired.
+        claimed: bool,
+    },
     /// A hook failed; for metrics and logs.
     HookFailed {
         /// The failed hook's error.

@@ -63,6 +63,8 @@ pub struct Room<L: RoomLogic> {
     since_checksum: u32,
     pub(crate) history: History,
     pub(crate) members: HashMap<SessionId, Member>,
+    /// Seats held for matched sessions, with their expiry (Unix ms).
+    pub(crate) reservations: HashMap<SessionId, u64>,
     errors: u32,
     close_after: Option<String>,
     closed: Option<String>,
@@ -118,6 +120,7 @@ impl<L: RoomLogic> Room<L> {
             pending: Vec::new(),
             since_checksum: 0,
             members: HashMap::new(),
+            reservations: HashMap::new(),
             errors: 0,
             close_after: None,
             closed: None,
@@ -147,6 +150,10 @@ impl<L: RoomLogic> Room<L> {
     /// Ticks per second (0: event-driven).
     pub fn tick_rate(&self) -> u32 {
         self.settings.tick_rate
+    }
+    /// Seats held for sessions that have not joined yet.
+    pub fn reserved(&self) -> usize {
+        self.reservations.len()
     }
     /// Members, suspended ones included.
     pub fn clients(&self) -> usize {

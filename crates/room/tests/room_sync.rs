@@ -318,3 +318,52 @@ fn plugin_close_tells_everyone() {
         ErrorCode::RoomClosed
     );
 }
+
+#[test]
+fn reserved_seats_are_only_for_their_session_until_they_expire() {
+    let game = Game {
+        max_clients: 2,
+        ..Game::default()
+    };
+    let mut r = room(game, RoomConfig::default());
+    let (a, b, c) = (sid("a"), sid("b"), sid("c"));
+    r.reserve(a.clone(), 1_000);
+    r.reserve(b.clone(), 1_000);
+    // Someone else cannot take a reserved seat.
+    let out = join(&mut r, &c);
+    let (code, reason) = rpc_err(&frames_to(&out, &c)).unwrap();
+    assert_eq!(code, ErrorCode::RoomFull);
+    assert!(reason.contains("reserved"), "{reason}");
+    // Its session can, even in a locked room.
+    let out = join(&mut r, &a);
+    assert!(out.iter().any(
+        |o| matches!(o, Output::ReservationEnded { session, claimed: true } if session == &a)
+    ));
+    msg(&mut r, &a, "lock", Value::Null);
+    let out = join(&mut r, &b);
+    assert_eq!(types(&frames_to(&out, &b))[0], "rpc.response");
+    assert_eq!(r.clients(), 2);
+    assert_eq!(r.reserved(), 0);
+
+    // Expiry frees the seat.
+    let mut r = room(
+        Game {
+            max_clients: 1,
+            ..Game::default()
+        },
+        RoomConfig::default(),
+    );
+    r.reserve(a.clone(), 500);
+    assert_eq!(r.next_reservation_expiry(), Some(500));
+    r.expire_reservations(499);
+    assert_eq!(r.reserved(), 1);
+    r.expire_reservations(500);
+    let out: Vec<Output> = r.drain_output().collect();
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::ReservationEnded { claimed: false, .. }))
+    );
+    let out = join(&mut r, &c);
+    assert_eq!(types(&frames_to(&out, &c))[0], "rpc.response");
+    assert_eq!(r.clients(), 1);
+}

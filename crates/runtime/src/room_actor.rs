@@ -389,6 +389,17 @@ impl Actor {
                     }
                     self.facts.release_seat();
                 }
+                Output::ReservationEnded { claimed, .. } => {
+                    // The reservation held a seat; a claiming join holds its own.
+                    self.facts.release_seat();
+                    if !claimed {
+                        self.rt
+                            .metrics
+                            .reservations_expired_total
+                            .with_label_values(&[&self.facts.room_type])
+                            .inc();
+                    }
+                }
                 Output::HookFailed { error } => {
                     tracing::warn!(room = %self.facts.id, room_type = %self.facts.room_type, %error, "plugin hook failed");
                 }
