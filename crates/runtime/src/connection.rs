@@ -28,7 +28,7 @@ use crate::room_actor::is_patch;
 use crate::router::route;
 use crate::runtime::{Runtime, unix_ms};
 use crate::session::Session;
-use crate::transport::{FrameRx, FrameTx, InFrame};
+use crate::transport::{DatagramTx, FrameRx, FrameTx, InFrame};
 
 /// How long a new connection has to send its handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -58,8 +58,32 @@ enum End {
 pub async fn serve_connection<R: FrameRx, T: FrameTx>(
     rt: Arc<Runtime>,
     transport: &'static str,
+    rx: R,
+    tx: T,
+) {
+    serve(rt, transport, rx, tx, None).await;
+}
+
+/// Serves a connection that also carries datagrams (a QUIC-only session):
+/// `datagrams` becomes the session's unreliable path while the connection
+/// lasts, and `rx` yields the connection's datagrams as
+/// [`InFrame::Datagram`].
+pub async fn serve_connection_with_datagrams<R: FrameRx, T: FrameTx>(
+    rt: Arc<Runtime>,
+    transport: &'static str,
+    rx: R,
+    tx: T,
+    datagrams: Arc<dyn DatagramTx>,
+) {
+    serve(rt, transport, rx, tx, Some(datagrams)).await;
+}
+
+async fn serve<R: FrameRx, T: FrameTx>(
+    rt: Arc<Runtime>,
+    transport: &'static str,
     mut rx: R,
     mut tx: T,
+    datagrams: Option<Arc<dyn DatagramTx>>,
 ) {
     let m = &rt.metrics;
     m.connections.with_label_values(&[transport]).inc();
@@ -76,6 +100,9 @@ pub async fn serve_connection<R: FrameRx, T: FrameTx>(
             quic: rt.config.quic.clone(),
         };
         let frame = ServerFrame::new(ok).with_rid(accepted.rid.clone());
+        if let Some(path) = &datagrams {
+            session.set_datagram_path(path.clone());
+        }
         if send_json(&mut tx, &frame).await.is_ok() {
             if generation > 1 {
                 crate::lifecycle::resume_rooms(&session, epoch);
@@ -100,6 +127,9 @@ pub async fn serve_connection<R: FrameRx, T: FrameTx>(
             crate::lifecycle::after_connection(&rt, &session, generation, end_label(end));
         } else {
             crate::lifecycle::after_connection(&rt, &session, generation, Some("transport_closed"));
+        }
+        if let Some(path) = &datagrams {
+            session.clear_datagram_path(path);
         }
     }
     m.connections.with_label_values(&[transport]).dec();
@@ -227,6 +257,7 @@ async fn read_loop<R: FrameRx>(
                     }
                     Some(Ok(InFrame::Text(b))) => (b, true),
                     Some(Ok(InFrame::Binary(b))) => (b, false),
+                    Some(Ok(InFrame::Datagram(b))) => (b, !codec.is_binary()),
                 };
                 let now = std::time::Instant::now();
                 liveness.on_traffic(now);

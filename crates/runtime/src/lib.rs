@@ -39,6 +39,7 @@
 //! # Ok(()) }
 //! ```
 
+mod attach;
 mod config;
 mod connection;
 mod directory;
@@ -54,9 +55,10 @@ mod session;
 mod transport;
 
 pub use config::RuntimeConfig;
-pub use connection::serve_connection;
+pub use attach::Attached;
+pub use connection::{serve_connection, serve_connection_with_datagrams};
 pub use directory::RoomSummary;
 pub use error::RuntimeError;
 pub use metrics::Metrics;
 pub use runtime::Runtime;
-pub use transport::{FrameRx, FrameTx, InFrame};
+pub use transport::{DatagramTx, FrameRx, FrameTx, InFrame};

@@ -36,6 +36,7 @@ pub(crate) fn open_session(rt: &Arc<Runtime>, accepted: &Accepted) -> (Arc<Sessi
                 generation = *g;
             });
             drop(conn);
+            session.set_codec(accepted.codec);
             if was_suspended {
                 m.sessions.with_label_values(&["suspended"]).dec();
                 m.sessions.with_label_values(&["active"]).inc();
@@ -62,6 +63,8 @@ pub(crate) fn open_session(rt: &Arc<Runtime>, accepted: &Accepted) -> (Arc<Sessi
             phase: Phase::Active,
         }),
         generation: watch::Sender::new(1),
+        codec: Mutex::new(accepted.codec),
+        datagrams: Mutex::new(None),
     });
     rt.sessions.insert(session.clone());
     m.sessions.with_label_values(&["active"]).inc();

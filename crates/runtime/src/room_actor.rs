@@ -10,7 +10,7 @@ use std::time::Duration;
 use arbiter_protocol::{
     Checksum, ErrorCode, Rid, RoomId, RpcResponse, Seq, ServerFrame, ServerMessage, SessionId,
 };
-use arbiter_room::{JoinOutcome, JoinRequest, MessageBody, Output, Room, RoomInit};
+use arbiter_room::{Delivery, JoinOutcome, JoinRequest, MessageBody, Output, Room, RoomInit};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -367,6 +367,14 @@ impl Actor {
                         continue;
                     };
                     let metrics = &self.rt.metrics;
+                    if delivery == Delivery::Unreliable
+                        && let Some(len) = link.session.try_datagram(&frame)
+                    {
+                        let ty = frame.frame().msg.message_type().as_str();
+                        metrics.frames_out_total.with_label_values(&[ty]).inc();
+                        metrics.bytes_out_total.with_label_values(&[ty]).inc_by(len as u64);
+                        continue;
+                    }
                     match link.session.outbox.push(link.epoch, frame, delivery) {
                         Push::Queued { dropped: false } | Push::Rejected => {}
                         Push::Queued { dropped: true } | Push::Dropped => {

@@ -17,6 +17,18 @@ pub enum InFrame {
     Ping,
     /// The peer closed the connection cleanly (a WebSocket close frame).
     Close,
+    /// An unreliable frame (a QUIC datagram), in the session's codec.
+    Datagram(Bytes),
+}
+
+/// A session's unreliable path (QUIC datagrams). Sync and non-blocking, so
+/// that a room actor can send without awaiting.
+pub trait DatagramTx: Send + Sync + 'static {
+    /// The largest datagram the path carries now; `None` when it carries none.
+    fn max_size(&self) -> Option<usize>;
+    /// Sends one encoded frame as one datagram; false when it could not be
+    /// sent (too large, connection gone).
+    fn send(&self, frame: Bytes) -> bool;
 }
 
 /// The receiving half.
