@@ -226,9 +226,12 @@ impl<L: RoomLogic> Room<L> {
         if with_checksum {
             self.since_checksum = 0;
         }
+        let mut ops = std::mem::take(&mut self.pending);
+        // Several moves of one player in a tick: send the last.
+        arbiter_state::compact(&mut ops);
         let patch = StatePatch {
             seq: self.seq,
-            ops: std::mem::take(&mut self.pending),
+            ops,
             checksum: with_checksum.then_some(self.checksum),
         };
         let frame = SharedFrame::new(ServerFrame::new(patch).in_room(self.id.clone()));

@@ -267,3 +267,24 @@ fn shuffle<T>(items: &mut [T], mut seed: u64) {
         items.swap(i, j);
     }
 }
+
+proptest! {
+    #[test]
+    fn compacted_ops_give_the_same_document((doc, ops) in object().prop_flat_map(|d| {
+        let ops = prop::collection::vec(ops_for(&d), 1..4).prop_map(|v| v.concat());
+        (Just(d), ops)
+    })) {
+        // Keep the ops that apply in sequence (a room only compacts committed ops).
+        let mut applied = doc.clone();
+        let ops: Vec<PatchOp> = ops
+            .into_iter()
+            .filter(|op| arbiter_state::apply_one(&mut applied, op).is_ok())
+            .collect();
+        let mut compacted = ops.clone();
+        arbiter_state::compact(&mut compacted);
+        prop_assert!(compacted.len() <= ops.len());
+        let mut again = doc.clone();
+        arbiter_state::apply(&mut again, &compacted).expect("compacted ops apply");
+        prop_assert_eq!(again, applied);
+    }
+}
