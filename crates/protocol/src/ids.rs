@@ -39,15 +39,18 @@ fn valid_id(s: &str) -> bool {
 macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident, $kind:literal) => {
         $(#[$doc])*
+        ///
+        /// Cloning is cheap (a shared, immutable string): ids are copied into
+        /// every frame and fan-out entry.
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(String);
+        pub struct $name(std::sync::Arc<str>);
 
         impl $name {
             /// Validates `s`: 1 to 128 characters of `[A-Za-z0-9._:-]`.
             pub fn new(s: impl Into<String>) -> Result<Self, InvalidId> {
                 let s = s.into();
                 if valid_id(&s) {
-                    Ok(Self(s))
+                    Ok(Self(std::sync::Arc::from(s)))
                 } else {
                     Err(InvalidId {
                         kind: $kind,
@@ -64,7 +67,7 @@ macro_rules! string_id {
 
             /// The id as an owned string.
             pub fn into_string(self) -> String {
-                self.0
+                self.0.to_string()
             }
         }
 

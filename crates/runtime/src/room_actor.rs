@@ -355,24 +355,28 @@ impl Actor {
 
     /// Delivers the room's output and publishes its public facts.
     fn dispatch(&mut self) {
-        let outputs: Vec<Output> = self.room.drain_output().collect();
-        for output in outputs {
+        // Field-level borrows: the room's output buffer keeps its capacity.
+        let (links, facts, rt) = (&mut self.links, &self.facts, &self.rt);
+        for output in self.room.drain_output() {
             match output {
                 Output::Send {
                     to,
                     frame,
                     delivery,
                 } => {
-                    let Some(link) = self.links.get(&to) else {
+                    let Some(link) = links.get(&to) else {
                         continue;
                     };
-                    let metrics = &self.rt.metrics;
+                    let metrics = &rt.metrics;
                     if delivery == Delivery::Unreliable
                         && let Some(len) = link.session.try_datagram(&frame)
                     {
                         let ty = frame.frame().msg.message_type().as_str();
                         metrics.frames_out_total.with_label_values(&[ty]).inc();
-                        metrics.bytes_out_total.with_label_values(&[ty]).inc_by(len as u64);
+                        metrics
+                            .bytes_out_total
+                            .with_label_values(&[ty])
+                            .inc_by(len as u64);
                         continue;
                     }
                     match link.session.outbox.push(link.epoch, frame, delivery) {
@@ -392,24 +396,23 @@ impl Actor {
                     }
                 }
                 Output::Removed { session } => {
-                    if let Some(link) = self.links.remove(&session) {
-                        forget_room(&link.session, &self.facts);
+                    if let Some(link) = links.remove(&session) {
+                        forget_room(&link.session, facts);
                     }
-                    self.facts.release_seat();
+                    facts.release_seat();
                 }
                 Output::ReservationEnded { claimed, .. } => {
                     // The reservation held a seat; a claiming join holds its own.
-                    self.facts.release_seat();
+                    facts.release_seat();
                     if !claimed {
-                        self.rt
-                            .metrics
+                        rt.metrics
                             .reservations_expired_total
-                            .with_label_values(&[&self.facts.room_type])
+                            .with_label_values(&[&facts.room_type])
                             .inc();
                     }
                 }
                 Output::HookFailed { error } => {
-                    tracing::warn!(room = %self.facts.id, room_type = %self.facts.room_type, %error, "plugin hook failed");
+                    tracing::warn!(room = %facts.id, room_type = %facts.room_type, %error, "plugin hook failed");
                 }
                 Output::Closed { .. } => {}
             }
