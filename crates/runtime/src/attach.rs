@@ -49,7 +49,12 @@ impl Runtime {
             .ok_or(ErrorCode::AuthInvalidToken)?;
         let codec = session.codec();
         session.set_datagram_path(datagrams.clone());
-        let inbound = Inbound::new(codec, self.config.limits, &self.config.session, Instant::now());
+        let inbound = Inbound::new(
+            codec,
+            self.config.limits,
+            &self.config.session,
+            Instant::now(),
+        );
         Ok(Attached {
             rt: self.clone(),
             session,
@@ -76,14 +81,21 @@ impl Attached {
     pub fn deliver(&self, datagram: Bytes) {
         let outcome = {
             let mut inbound = self.inbound.lock().unwrap_or_else(|e| e.into_inner());
-            inbound.handle(&datagram, !self.codec.is_binary(), Instant::now(), unix_ms())
+            inbound.handle(
+                &datagram,
+                !self.codec.is_binary(),
+                Instant::now(),
+                unix_ms(),
+            )
         };
         match outcome {
             InboundOutcome::Frame(frame) => {
                 let ty = frame.msg.message_type().as_str();
                 let m = &self.rt.metrics;
                 m.frames_in_total.with_label_values(&[ty]).inc();
-                m.bytes_in_total.with_label_values(&[ty]).inc_by(datagram.len() as u64);
+                m.bytes_in_total
+                    .with_label_values(&[ty])
+                    .inc_by(datagram.len() as u64);
                 let epoch = self.session.outbox.epoch();
                 route(&self.rt, &self.session, epoch, frame);
             }

@@ -19,14 +19,16 @@ use tokio::sync::Notify;
 
 /// One queued frame.
 #[derive(Debug, Clone)]
-pub(crate) struct Item {
-    pub(crate) frame: Arc<SharedFrame>,
-    pub(crate) delivery: Delivery,
+pub struct Item {
+    /// The frame (shared with the other recipients).
+    pub frame: Arc<SharedFrame>,
+    /// Whether it may be dropped.
+    pub delivery: Delivery,
 }
 
 /// What became of a push.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Push {
+pub enum Push {
     /// Queued (possibly in place of an older unreliable frame, see `dropped`).
     Queued {
         /// An older unreliable frame was dropped to make room.
@@ -42,7 +44,7 @@ pub(crate) enum Push {
 
 /// What the writer gets.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Batch {
+pub enum Batch {
     /// Frames were moved into the buffer.
     Items,
     /// The writer's epoch is over (the session was suspended or resumed elsewhere).
@@ -62,16 +64,18 @@ struct Inner {
     overflow: bool,
 }
 
-/// The queue itself.
+/// The queue itself: many pushers (room actors, the session's own task),
+/// one consumer (the current transport's writer).
 #[derive(Debug)]
-pub(crate) struct Outbox {
+pub struct Outbox {
     inner: Mutex<Inner>,
     notify: Notify,
     capacity: usize,
 }
 
 impl Outbox {
-    pub(crate) fn new(capacity: usize) -> Outbox {
+    /// An outbox of `capacity` frames, closed until the first [`Outbox::reopen`].
+    pub fn new(capacity: usize) -> Outbox {
         Outbox {
             inner: Mutex::new(Inner {
                 queue: VecDeque::new(),
@@ -92,12 +96,12 @@ impl Outbox {
     }
 
     /// The current epoch (for pushes by the session's own task).
-    pub(crate) fn epoch(&self) -> u64 {
+    pub fn epoch(&self) -> u64 {
         self.lock().epoch
     }
 
     /// Starts a new epoch for a new transport: clears the queue, accepts again.
-    pub(crate) fn reopen(&self) -> u64 {
+    pub fn reopen(&self) -> u64 {
         let mut inner = self.lock();
         inner.queue.clear();
         inner.epoch += 1;
@@ -108,7 +112,7 @@ impl Outbox {
     }
 
     /// The transport dropped: discard everything until the next `reopen`.
-    pub(crate) fn suspend(&self) {
+    pub fn suspend(&self) {
         let mut inner = self.lock();
         inner.queue.clear();
         inner.accepting = false;
@@ -117,7 +121,7 @@ impl Outbox {
     }
 
     /// No more pushes; the writer finishes what is queued, then closes.
-    pub(crate) fn close_when_flushed(&self) {
+    pub fn close_when_flushed(&self) {
         let mut inner = self.lock();
         inner.accepting = false;
         inner.closing = true;
@@ -127,11 +131,13 @@ impl Outbox {
 
     /// True when nothing is queued (or the outbox no longer accepts frames
     /// and the writer has taken everything).
-    pub(crate) fn is_drained(&self) -> bool {
+    pub fn is_drained(&self) -> bool {
         self.lock().queue.is_empty()
     }
 
-    pub(crate) fn push(&self, epoch: u64, frame: Arc<SharedFrame>, delivery: Delivery) -> Push {
+    /// Queues `frame` for the transport of `epoch`, applying the overflow
+    /// policy of the module docs.
+    pub fn push(&self, epoch: u64, frame: Arc<SharedFrame>, delivery: Delivery) -> Push {
         let mut inner = self.lock();
         if !inner.accepting || inner.epoch != epoch {
             return Push::Rejected;
@@ -169,7 +175,7 @@ impl Outbox {
 
     /// Waits for frames of `epoch` and moves them all into `buf`. One consumer
     /// (the connection's writer) at a time per epoch.
-    pub(crate) async fn next_batch(&self, epoch: u64, buf: &mut Vec<Item>) -> Batch {
+    pub async fn next_batch(&self, epoch: u64, buf: &mut Vec<Item>) -> Batch {
         loop {
             {
                 let mut inner = self.lock();

@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::metrics::Metrics;
 
 /// One room's plugin instance.
-pub(crate) struct PluginLogic {
+pub struct PluginLogic {
     plugin: RoomPlugin,
     metrics: Arc<Metrics>,
     room_type: String,
@@ -28,7 +28,8 @@ const HOOKS: [&str; 7] = [
 ];
 
 impl PluginLogic {
-    pub(crate) fn new(plugin: RoomPlugin, room_type: &str, metrics: Arc<Metrics>) -> PluginLogic {
+    /// Wraps a room's plugin instance; hook timings and errors go to `metrics`.
+    pub fn new(plugin: RoomPlugin, room_type: &str, metrics: Arc<Metrics>) -> PluginLogic {
         let timers = HOOKS.map(|h| {
             metrics
                 .plugin_hook_duration_seconds
