@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use arbiter_matchmaker::MatchmakerConfig;
 use arbiter_plugin_host::HostConfig;
 use arbiter_protocol::{Limits, QuicInfo};
 use arbiter_session::SessionConfig;
@@ -34,6 +35,10 @@ pub struct RuntimeConfig {
     pub quic: Option<QuicInfo>,
     /// How long a graceful drain waits for outboxes to flush.
     pub drain_timeout: Duration,
+    /// Matching rules (skill windows, ticket TTL) per room type.
+    pub matchmaker: MatchmakerConfig,
+    /// How long a matched player's seat is held for it (default 15 s).
+    pub reservation_ttl: Duration,
 }
 
 impl Default for RuntimeConfig {
@@ -50,6 +55,8 @@ impl Default for RuntimeConfig {
             host: HostConfig::default(),
             quic: None,
             drain_timeout: Duration::from_secs(5),
+            matchmaker: MatchmakerConfig::default(),
+            reservation_ttl: Duration::from_secs(15),
         }
     }
 }

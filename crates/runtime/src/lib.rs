@@ -45,6 +45,7 @@ mod connection;
 mod directory;
 mod error;
 mod lifecycle;
+mod matchmaking;
 pub mod metrics;
 pub mod outbox;
 mod plugin_logic;

@@ -37,6 +37,7 @@ pub(crate) fn open_session(rt: &Arc<Runtime>, accepted: &Accepted) -> (Arc<Sessi
             });
             drop(conn);
             session.set_codec(accepted.codec);
+            rt.matchmaking.resume(&session);
             if was_suspended {
                 m.sessions.with_label_values(&["suspended"]).dec();
                 m.sessions.with_label_values(&["active"]).inc();
@@ -91,7 +92,7 @@ fn room_handles(session: &Session) -> Vec<RoomHandle> {
 
 /// Sends a command that must not be lost to a full queue: waits in a task
 /// when the queue is full.
-fn control(handle: &RoomHandle, cmd: RoomCmd) {
+pub(crate) fn control(handle: &RoomHandle, cmd: RoomCmd) {
     if let Err(tokio::sync::mpsc::error::TrySendError::Full(cmd)) = handle.tx.try_send(cmd) {
         let tx = handle.tx.clone();
         tokio::spawn(async move {
@@ -124,6 +125,7 @@ pub(crate) fn after_connection(
     conn.phase = Phase::Suspended(Instant::now().into_std());
     drop(conn);
     session.outbox.suspend();
+    rt.matchmaking.pause(session);
     for handle in room_handles(session) {
         control(
             &handle,
@@ -161,6 +163,7 @@ fn end_session(rt: &Runtime, session: &Arc<Session>, gauge: &str, consented: boo
     }
     rt.metrics.sessions.with_label_values(&[gauge]).dec();
     rt.sessions.remove(&session.id);
+    rt.matchmaking.remove(session);
     session.outbox.suspend();
     let rooms: Vec<RoomHandle> = session.rooms().drain().map(|(_, h)| h).collect();
     for handle in rooms {

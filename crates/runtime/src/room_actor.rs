@@ -66,6 +66,11 @@ pub(crate) enum RoomCmd {
     Close {
         reason: String,
     },
+    /// Hold a seat for each matched session until `expires_ms` (Unix ms).
+    Reserve {
+        sessions: Vec<SessionId>,
+        expires_ms: u64,
+    },
 }
 
 /// Commands a room's queue holds before senders get `server.overloaded`.
@@ -220,6 +225,10 @@ impl Actor {
         let mut empty_since = Some(Instant::now());
         loop {
             let deadline = empty_since.map_or_else(far_future, |t| t + grace);
+            let reservations = self
+                .room
+                .next_reservation_expiry()
+                .map(|ms| Instant::now() + Duration::from_millis(ms.saturating_sub(unix_ms())));
             tokio::select! {
                 biased;
                 cmd = rx.recv() => {
@@ -248,6 +257,10 @@ impl Actor {
                         .with_label_values(&[&self.facts.room_type])
                         .observe(start.elapsed().as_secs_f64());
                 }
+                () = tokio::time::sleep_until(reservations.unwrap_or_else(far_future)), if reservations.is_some() => {
+                    self.room.expire_reservations(unix_ms());
+                    self.dispatch();
+                }
                 () = tokio::time::sleep_until(deadline), if empty_since.is_some() => {
                     let reason = format!("{EMPTY_REASON} for {} ms", grace.as_millis());
                     self.room.close(&reason, unix_ms());
@@ -257,7 +270,9 @@ impl Actor {
             if let Some(reason) = self.room.closed() {
                 return reason.to_owned();
             }
-            let empty = self.room.clients() == 0 && self.facts.seats.load(Ordering::Acquire) == 0;
+            let empty = self.room.clients() == 0
+                && self.room.reserved() == 0
+                && self.facts.seats.load(Ordering::Acquire) == 0;
             empty_since = match (empty, empty_since) {
                 (true, None) => Some(Instant::now()),
                 (true, since) => since,
@@ -311,6 +326,18 @@ impl Actor {
                 }
             }
             RoomCmd::Close { reason } => self.room.close(&reason, now),
+            RoomCmd::Reserve {
+                sessions,
+                expires_ms,
+            } => {
+                for session in sessions {
+                    if !self.room.is_member(&session) {
+                        // Released by Output::ReservationEnded.
+                        self.facts.take_seat();
+                    }
+                    self.room.reserve(session, expires_ms);
+                }
+            }
         }
     }
 

@@ -67,10 +67,13 @@ pub(crate) fn route(rt: &Arc<Runtime>, session: &Arc<Session>, epoch: u64, frame
             let body = MessageBody::Bytes(m.data);
             message(session, room, rid, m.kind, body);
         }
-        ClientMessage::MatchmakingEnqueue(_) | ClientMessage::MatchmakingDequeue(_) => {
-            let reason = "matchmaking is not enabled on this server".to_owned();
-            let code = ErrorCode::MatchmakingInvalid;
-            reply(session, rid, RpcResponse::Err { code, reason });
+        ClientMessage::MatchmakingEnqueue(p) => {
+            let response = rt.matchmaking.enqueue(session, p);
+            reply(session, rid, response);
+        }
+        ClientMessage::MatchmakingDequeue(p) => {
+            let response = rt.matchmaking.dequeue(session, &p);
+            reply(session, rid, response);
         }
         // Answered by the inbound pipeline; nothing to route.
         ClientMessage::Ping(_) | ClientMessage::SessionAttach(_) => {}

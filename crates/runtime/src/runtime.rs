@@ -12,6 +12,7 @@ use arbiter_session::Verifier;
 use crate::config::RuntimeConfig;
 use crate::directory::{Directory, RoomSummary};
 use crate::error::RuntimeError;
+use crate::matchmaking::Matchmaking;
 use crate::metrics::Metrics;
 use crate::room_actor::RoomCmd;
 use crate::session::Registry;
@@ -29,6 +30,7 @@ pub struct Runtime {
     pub(crate) room_config: RoomConfig,
     pub(crate) directory: Directory,
     pub(crate) sessions: Registry,
+    pub(crate) matchmaking: Matchmaking,
     draining: AtomicBool,
     // Kept alive for the plugins' engine (epoch ticker, module cache).
     _host: PluginHost,
@@ -73,7 +75,8 @@ impl Runtime {
             max_errors: config.host.limits.max_errors,
             unreliable_types: config.unreliable_types.clone(),
         };
-        Ok(Arc::new(Runtime {
+        let matchmaking = Matchmaking::new(config.matchmaker.clone(), &plugins);
+        let rt = Arc::new(Runtime {
             config,
             metrics,
             verifier,
@@ -81,9 +84,12 @@ impl Runtime {
             room_config,
             directory: Directory::default(),
             sessions: Registry::default(),
+            matchmaking,
             draining: AtomicBool::new(false),
             _host: host,
-        }))
+        });
+        crate::matchmaking::spawn(&rt);
+        Ok(rt)
     }
 
     /// The metrics every part of the runtime records into.

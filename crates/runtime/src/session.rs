@@ -144,6 +144,11 @@ impl Registry {
         arbiter_session::tokens_match(&session.resume_token, token).then_some(session)
     }
 
+    /// A live session by id.
+    pub(crate) fn get(&self, id: &SessionId) -> Option<Arc<Session>> {
+        lock(&self.sessions).get(id).cloned()
+    }
+
     pub(crate) fn remove(&self, id: &SessionId) {
         lock(&self.sessions).remove(id);
     }
