@@ -18,6 +18,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use arbiter_matchmaker::{MatchmakerConfig, QueueRules};
 use arbiter_plugin_host::HostConfig;
 use arbiter_protocol::Limits;
 use arbiter_runtime::RuntimeConfig;
@@ -98,6 +99,13 @@ pub(crate) struct Layer {
     /// QUIC listener address (UDP) [default: 127.0.0.1:4434].
     #[arg(long, env = "ARBITER_QUIC_ADDR", value_name = "HOST:PORT")]
     pub(crate) quic_addr: Option<String>,
+    /// PEM certificate chain of the QUIC listener (with --quic-key)
+    /// [default: a self-signed certificate generated at start].
+    #[arg(long, env = "ARBITER_QUIC_CERT", value_name = "FILE")]
+    pub(crate) quic_cert: Option<PathBuf>,
+    /// PEM private key of --quic-cert.
+    #[arg(long, env = "ARBITER_QUIC_KEY", value_name = "FILE")]
+    pub(crate) quic_key: Option<PathBuf>,
     /// Admin HTTP address: /healthz, /metrics, /v1/rooms [default: 127.0.0.1:9100].
     #[arg(long, env = "ARBITER_ADMIN_ADDR", value_name = "HOST:PORT")]
     pub(crate) admin_addr: Option<String>,
@@ -172,6 +180,18 @@ pub(crate) struct Layer {
     /// How long a graceful shutdown waits for outboxes to flush [default: 5000].
     #[arg(long, env = "ARBITER_DRAIN_TIMEOUT_MS", value_name = "MS")]
     pub(crate) drain_timeout_ms: Option<u64>,
+    /// How long a matched player's reserved seat is held [default: 15000].
+    #[arg(long, env = "ARBITER_RESERVATION_TTL_MS", value_name = "MS")]
+    pub(crate) reservation_ttl_ms: Option<u64>,
+    /// How long a matchmaking ticket waits before match.timeout [default: 60000].
+    #[arg(long, env = "ARBITER_TICKET_TTL_MS", value_name = "MS")]
+    pub(crate) ticket_ttl_ms: Option<u64>,
+    /// Initial skill window (±) of a matchmaking ticket [default: 100].
+    #[arg(long, env = "ARBITER_SKILL_WINDOW", value_name = "N")]
+    pub(crate) skill_window: Option<f64>,
+    /// How fast the skill window widens, per second of waiting [default: 50].
+    #[arg(long, env = "ARBITER_SKILL_WINDOW_GROWTH", value_name = "N")]
+    pub(crate) skill_window_growth: Option<f64>,
     /// Log filter, tracing EnvFilter syntax; RUST_LOG is read when
     /// ARBITER_LOG is unset [default: info].
     #[arg(long, env = "ARBITER_LOG", value_name = "FILTER")]
@@ -197,12 +217,13 @@ impl Layer {
     /// This layer over `lower`: each setting from `self` if set, else `lower`.
     pub(crate) fn over(self, lower: Layer) -> Layer {
         stack!(self, lower;
-            ws_addr, quic_addr, admin_addr, plugins_dir, auth, jwt_secret,
+            ws_addr, quic_addr, quic_cert, quic_key, admin_addr, plugins_dir, auth, jwt_secret,
             jwt_public_key, heartbeat_ms, session_ttl_ms, max_frame_bytes,
             rate_per_sec, rate_burst, outbox_capacity, patch_history,
             checksum_every, room_grace_ms, unreliable_types, plugin_memory_mb,
             plugin_budget_ms, plugin_max_errors, plugin_cache_dir,
-            drain_timeout_ms, log, log_format,
+            drain_timeout_ms, reservation_ttl_ms, ticket_ttl_ms, skill_window,
+            skill_window_growth, log, log_format,
         )
     }
 
@@ -220,6 +241,8 @@ impl Layer {
         for path in [
             &mut self.plugins_dir,
             &mut self.jwt_public_key,
+            &mut self.quic_cert,
+            &mut self.quic_key,
             &mut self.plugin_cache_dir,
         ]
         .into_iter()
@@ -238,6 +261,9 @@ impl Layer {
 pub(crate) struct Settings {
     pub(crate) ws_addr: SocketAddr,
     pub(crate) quic_addr: SocketAddr,
+    /// `None` (with `quic_key`): a self-signed certificate is generated.
+    pub(crate) quic_cert: Option<PathBuf>,
+    pub(crate) quic_key: Option<PathBuf>,
     pub(crate) admin_addr: SocketAddr,
     pub(crate) plugins_dir: PathBuf,
     pub(crate) auth: AuthMode,
@@ -261,6 +287,10 @@ pub(crate) struct Settings {
     #[serde(serialize_with = "empty_if_none")]
     pub(crate) plugin_cache_dir: Option<PathBuf>,
     pub(crate) drain_timeout_ms: u64,
+    pub(crate) reservation_ttl_ms: u64,
+    pub(crate) ticket_ttl_ms: u64,
+    pub(crate) skill_window: f64,
+    pub(crate) skill_window_growth: f64,
     pub(crate) log: String,
     pub(crate) log_format: LogFormat,
     /// The EdDSA key's PEM text, read from `jwt_public_key`.
@@ -353,6 +383,8 @@ pub(crate) fn resolve(layer: Layer, env: &Environment) -> Result<Settings, Error
     let mut settings = Settings {
         ws_addr: addr("ws-addr", layer.ws_addr, "127.0.0.1:4000")?,
         quic_addr: addr("quic-addr", layer.quic_addr, "127.0.0.1:4434")?,
+        quic_cert: layer.quic_cert,
+        quic_key: layer.quic_key,
         admin_addr: addr("admin-addr", layer.admin_addr, "127.0.0.1:9100")?,
         plugins_dir,
         auth: layer.auth.unwrap_or(AuthMode::Disabled),
@@ -381,12 +413,17 @@ pub(crate) fn resolve(layer: Layer, env: &Environment) -> Result<Settings, Error
         )?,
         plugin_cache_dir,
         drain_timeout_ms: layer.drain_timeout_ms.unwrap_or(5_000),
+        reservation_ttl_ms: layer.reservation_ttl_ms.unwrap_or(15_000),
+        ticket_ttl_ms: layer.ticket_ttl_ms.unwrap_or(60_000),
+        skill_window: layer.skill_window.unwrap_or(100.0).max(0.0),
+        skill_window_growth: layer.skill_window_growth.unwrap_or(50.0).max(0.0),
         log: log_filter(layer.log.unwrap_or_else(|| "info".to_owned()))?,
         log_format: layer.log_format.unwrap_or(LogFormat::Text),
         jwt_public_key_pem: None,
         warnings: Vec::new(),
     };
     settings.check_auth()?;
+    settings.check_quic()?;
     Ok(settings)
 }
 
@@ -504,6 +541,24 @@ impl Settings {
         Ok(())
     }
 
+    /// `--quic-cert` and `--quic-key` go together.
+    fn check_quic(&self) -> Result<(), Error> {
+        let (given, missing) = match (&self.quic_cert, &self.quic_key) {
+            (Some(cert), None) => (cert, "quic-key"),
+            (None, Some(key)) => (key, "quic-cert"),
+            _ => return Ok(()),
+        };
+        Err(Error::Invalid {
+            key: missing,
+            value: String::new(),
+            reason: format!(
+                "--quic-cert and --quic-key go together ({} is set); \
+                 give both, or neither for a generated self-signed certificate",
+                given.display()
+            ),
+        })
+    }
+
     fn auth_config(&self) -> AuthConfig {
         match self.auth {
             AuthMode::Disabled => AuthConfig::Disabled,
@@ -547,6 +602,16 @@ impl Settings {
             host,
             quic: None,
             drain_timeout: Duration::from_millis(self.drain_timeout_ms),
+            matchmaker: MatchmakerConfig {
+                default_rules: QueueRules {
+                    skill_window: self.skill_window,
+                    skill_window_growth_per_sec: self.skill_window_growth,
+                    ticket_ttl: Duration::from_millis(self.ticket_ttl_ms),
+                    ..QueueRules::default()
+                },
+                ..MatchmakerConfig::default()
+            },
+            reservation_ttl: Duration::from_millis(self.reservation_ttl_ms),
         }
     }
 
