@@ -333,7 +333,8 @@ impl<L: RoomLogic> Room<L> {
             code: ErrorCode::RoomNotMember,
             reason: format!("this session is not in room {}; join it first", self.id),
         })
-        .with_rid(rid);
+        .with_rid(rid)
+        .in_room(self.id.clone());
         self.send(session, frame);
     }
 

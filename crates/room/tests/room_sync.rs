@@ -108,7 +108,10 @@ fn event_driven_room_sends_one_patch_per_batch_with_checksum() {
     assert_eq!(p.seq, Seq(seq0.0 + 1));
     // Two sets of one path in a batch: only the last is sent.
     assert_eq!(p.ops.len(), 1);
-    assert_eq!(p.ops[0], arbiter_state::PatchOp::set("/players/s_a/v", json!(2)));
+    assert_eq!(
+        p.ops[0],
+        arbiter_state::PatchOp::set("/players/s_a/v", json!(2))
+    );
     let expected = arbiter_state::checksum(r.state()).as_u64();
     assert_eq!(p.checksum.map(|c| c.0), Some(expected));
     // Nothing changed: nothing sent.

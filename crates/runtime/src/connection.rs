@@ -152,7 +152,16 @@ async fn open<R: FrameRx, T: FrameTx>(
     rx: &mut R,
     tx: &mut T,
 ) -> Option<(Arc<Session>, Accepted, u64)> {
-    let first = tokio::time::timeout(HANDSHAKE_TIMEOUT, rx.recv()).await;
+    // WebSocket pings before the handshake are keepalives, not frames.
+    let first = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
+        loop {
+            match rx.recv().await {
+                Some(Ok(InFrame::Ping)) => continue,
+                other => return other,
+            }
+        }
+    })
+    .await;
     let bytes = match first {
         Ok(Some(Ok(InFrame::Text(b) | InFrame::Binary(b)))) => b,
         Ok(_) => return None,

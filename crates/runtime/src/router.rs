@@ -139,7 +139,10 @@ fn to_room(session: &Session, room: &RoomId, rid: Option<Rid>, request: bool, cm
         if request {
             reply(session, rid, RpcResponse::Err { code, reason });
         } else {
-            error(session, rid, code, reason);
+            let frame = ServerFrame::new(ErrorPayload { code, reason })
+                .with_rid(rid)
+                .in_room(room.clone());
+            session.send(frame);
         }
     }
 }
