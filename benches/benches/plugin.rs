@@ -126,6 +126,12 @@ fn bench_message(c: &mut Criterion) {
         let plugin = load(&host, "arena");
         let (mut room, mut state) = arena_room(&plugin, 8);
         let inputs = moves(3);
+        if mode.uses_fuel() {
+            // Fuel counts wasm operators: a noise-free measure of the guest's work.
+            room.message(&inputs[1]).unwrap();
+            let fuel = room.stats().last_hook_fuel.unwrap_or(0);
+            eprintln!("arena move hook: {fuel} fuel (wasm operators, host entry included)");
+        }
         let mut n = 0usize;
         g.bench_function(BenchmarkId::new("hook", name), |b| {
             b.iter(|| {

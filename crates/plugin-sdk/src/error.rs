@@ -44,6 +44,11 @@ pub enum Error {
     /// key is not a string).
     #[error("cannot convert to JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// A message's `data` does not fit the type given to [`crate::Data::decode`].
+    /// Usually a player's mistake: answer it (or fall back to
+    /// [`crate::Room::message`]) rather than return it.
+    #[error("the message data does not fit: {0}")]
+    Data(String),
     /// The host handed the plugin an input it cannot decode (a host/ABI mismatch).
     #[error("undecodable hook input: {0}")]
     Input(String),

@@ -12,6 +12,7 @@
 //! | define the room | [`Room`]: `create` and `restore` required, the other hooks optional |
 //! | read and write the state | [`Ctx::state`] → [`State::get`], [`State::get_as`], [`State::set`], [`State::set_json`], [`State::del`] |
 //! | build a path from keys | [`pointer!`]`("players", sid, "x")` (escapes `/` and `~`) |
+//! | handle a frequent message cheaply | override [`Room::message_data`]: [`Data::decode`] reads only the fields your type names |
 //! | answer a player's mistake | [`Ctx::send_error`] (a `room.message` `error` `{ reason }`), then `Ok(())` |
 //! | report a bug in the room | return `Err(`[`Error`]`)`: everything the hook did is discarded |
 //! | message clients | [`Ctx::send_to`], [`Ctx::broadcast`], [`Ctx::broadcast_except`], or [`Message`] for bytes and unreliable |
@@ -71,7 +72,9 @@
 //!
 //! The host writes the hook's input (MessagePack) into a buffer the plugin
 //! allocated, calls `arbiter_on_<hook>`, and reads back one `HookOutput`: the
-//! state ops, messages and requests of the hook, applied atomically. The SDK keeps
+//! state ops, messages and requests of the hook, applied atomically. The
+//! message hook, the hot one, reads its input in place: the sender is the
+//! member's own [`Client`] and `data` stays encoded until the room decodes it. The SDK keeps
 //! a mirror of the state so that a hook reads its own writes; a hook that returns
 //! `Err` has its ops rolled back in the mirror and the room rebuilt with
 //! [`Room::restore`], and the host sees only the error. A panic traps the instance;
@@ -83,6 +86,7 @@
 
 mod ctx;
 mod error;
+mod input;
 mod room;
 mod runtime;
 mod state;
@@ -97,6 +101,7 @@ pub use arbiter_state::pointer::{PointerBuf, escape_token};
 pub use arbiter_state::{PatchOp, Value};
 pub use ctx::{Ctx, Level, Message};
 pub use error::{Error, Result};
+pub use input::Data;
 pub use room::{Join, RestoreInfo, Room};
 pub use state::{PathToken, State};
 
@@ -113,11 +118,14 @@ pub mod __private {
 /// integers (array indices); `pointer!()` is the root `""`.
 #[macro_export]
 macro_rules! pointer {
-    ($($token:expr),* $(,)?) => {{
-        #[allow(unused_mut)]
-        let mut path = $crate::PointerBuf::new();
-        $( $crate::PathToken::push_onto(&$token, &mut path); )*
-        path.into_string()
+    () => {
+        ::std::string::String::new()
+    };
+    ($($token:expr),+ $(,)?) => {{
+        // One allocation for the usual path (a few short keys).
+        let mut path = ::std::string::String::with_capacity(64);
+        $( $crate::PathToken::append_to(&$token, &mut path); )+
+        path
     }};
 }
 

@@ -5,6 +5,7 @@ use serde_json::Value;
 use crate::abi::{Client, Settings};
 use crate::ctx::Ctx;
 use crate::error::Result;
+use crate::input::Data;
 
 /// A join hook's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +63,13 @@ pub struct RestoreInfo<'a> {
 /// `create` and `restore` are required. By default a join is accepted, a leave and
 /// a tick do nothing, and a message of any type is answered with an `error`
 /// message to its sender (the room has not said it handles that type).
+///
+/// # Hot messages
+///
+/// A message's `data` arrives encoded; [`Room::message_data`] decodes it into a
+/// JSON value for [`Room::message`]. A room with a frequent message (movement,
+/// aim) overrides `message_data` to decode only the fields it needs with
+/// [`Data::decode`], skipping the JSON tree.
 pub trait Room: Sized + 'static {
     /// The room is being created with these `options` (from the request that
     /// created it). Write the initial state (the document starts as `{}`) and
@@ -90,11 +98,28 @@ pub trait Room: Sized + 'static {
     }
 
     /// A `room.message` from `client` with its `type` (`kind`) and `data`
-    /// (`null` when absent).
+    /// (`null` when absent), called by the default [`Room::message_data`].
     fn message(&mut self, ctx: &mut Ctx<'_>, client: &Client, kind: &str, data: &Value) -> Result {
         let _ = data;
         ctx.reply_unknown_type(client, kind);
         Ok(())
+    }
+
+    /// A `room.message` from `client` with its `data` still encoded: the hook
+    /// the SDK calls. By default it decodes `data` into a JSON value and calls
+    /// [`Room::message`]. Override it on a hot path to decode only what the room
+    /// needs, into its own type ([`Data::decode`]), and keep `message` for the
+    /// rest (call it with [`Data::to_value`] for anything the fast path does not
+    /// handle).
+    fn message_data(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        client: &Client,
+        kind: &str,
+        data: Data<'_>,
+    ) -> Result {
+        let data = data.to_value()?;
+        self.message(ctx, client, kind, &data)
     }
 
     /// A `room.message.bytes` from `client`: its `type` and decoded payload.

@@ -6,14 +6,15 @@
 //! as long as the instance, so a call allocates no new buffers once warm.
 
 use arbiter_plugin_abi::{
-    CreateInput, DisposeInput, HookOutput, JoinInput, LeaveInput, MessageInput, RestoreInput,
-    Settings, TickInput, exports,
+    Client, CreateInput, DisposeInput, HookOutput, JoinInput, LeaveInput, MessageInput,
+    RestoreInput, Settings, TickInput, exports,
 };
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::ctx::{Ctx, HostEnv, Outbox, RoomEnv};
 use crate::error::{Error, Result};
+use crate::input::{Data, MessageRef};
 use crate::room::{Join, RestoreInfo, Room};
 use crate::state::State;
 
@@ -175,9 +176,11 @@ impl<R: Room> Runtime<R> {
             Hook::Leave => self
                 .on_leave(decode(input)?, host)
                 .map(|()| Ending::Done(None)),
-            Hook::Message => self
-                .on_message(decode(input)?, host)
-                .map(|()| Ending::Done(None)),
+            Hook::Message => match MessageRef::parse(input) {
+                Some(message) => self.on_message(message, host),
+                None => self.on_message_owned(decode(input)?, host),
+            }
+            .map(|()| Ending::Done(None)),
             Hook::Tick => {
                 let input: TickInput = decode(input)?;
                 self.last_now_ms = input.now_ms;
@@ -255,14 +258,64 @@ impl<R: Room> Runtime<R> {
         room.leave(&mut ctx, &input.client, input.consented)
     }
 
-    fn on_message(&mut self, input: MessageInput, host: &mut dyn HostEnv) -> Result {
+    /// The message hook over the borrowed input: the sender is the member's own
+    /// [`Client`] (no copy), `data` reaches the room still encoded.
+    fn on_message(&mut self, input: MessageRef<'_>, host: &mut dyn HostEnv) -> Result {
         self.last_now_ms = input.now_ms;
-        let (room, mut ctx) = self.parts(host, input.now_ms, 0)?;
-        match (&input.bytes, &input.data) {
-            (Some(bytes), _) => room.message_bytes(&mut ctx, &input.client, &input.kind, bytes),
-            (None, Some(data)) => room.message(&mut ctx, &input.client, &input.kind, data),
-            (None, None) => room.message(&mut ctx, &input.client, &input.kind, &Value::Null),
+        let Runtime {
+            room,
+            state,
+            env,
+            out,
+            ..
+        } = self;
+        let room = room.as_mut().ok_or(Error::NoRoom)?;
+        let member = env
+            .clients
+            .iter()
+            .find(|c| c.session_id == input.session_id && c.user_id == input.user_id);
+        let stranger;
+        let client = match member {
+            Some(client) => client,
+            None => {
+                stranger = Client {
+                    session_id: input.session_id.to_owned(),
+                    user_id: input.user_id.to_owned(),
+                };
+                &stranger
+            }
+        };
+        let mut ctx = Ctx {
+            state,
+            out,
+            env,
+            host,
+            now_ms: input.now_ms,
+            dt_ms: 0,
+        };
+        match input.bytes {
+            Some(bytes) => room.message_bytes(&mut ctx, client, input.kind, bytes),
+            None => room.message_data(&mut ctx, client, input.kind, input.data),
         }
+    }
+
+    /// The message hook for an input [`MessageRef::parse`] left to `rmp_serde`
+    /// (valid, but not in the host's usual shape).
+    fn on_message_owned(&mut self, input: MessageInput, host: &mut dyn HostEnv) -> Result {
+        let data = match &input.data {
+            Some(value) => rmp_serde::to_vec_named(value)
+                .map_err(|e| Error::Input(format!("cannot re-encode data: {e}")))?,
+            None => Data::NULL.as_msgpack().to_vec(),
+        };
+        let message = MessageRef {
+            session_id: &input.client.session_id,
+            user_id: &input.client.user_id,
+            kind: &input.kind,
+            data: Data::from_msgpack(&data),
+            bytes: input.bytes.as_deref(),
+            now_ms: input.now_ms,
+        };
+        self.on_message(message, host)
     }
 
     /// The room and a context over the rest of `self`.
@@ -509,6 +562,50 @@ mod tests {
         assert_eq!(o, HookOutput::default());
         assert_eq!(rt.state.root(), &json!({"n": 7}));
         assert!(rt.room.as_ref().unwrap().restored);
+    }
+
+    #[test]
+    fn messages_in_any_valid_encoding_reach_the_room_alike() {
+        let input = MessageInput {
+            client: Client {
+                session_id: "s_a".into(),
+                user_id: "u".into(),
+            },
+            kind: "ok".into(),
+            data: Some(json!({"k": [1, 2]})),
+            bytes: None,
+            now_ms: 2,
+        };
+        // What the host writes (the borrowing decoder), and a `type` sent as
+        // bin, which only rmp_serde accepts: the same output.
+        let mut odd = vec![0x84];
+        for (key, value) in [
+            ("client", enc(&input.client)),
+            ("type", vec![0xc4, 2, b'o', b'k']),
+            ("data", enc(&input.data)),
+            ("now_ms", vec![2]),
+        ] {
+            odd.extend(enc(&key));
+            odd.extend(value);
+        }
+        assert!(MessageRef::parse(&odd).is_none());
+        for bytes in [enc(&input), odd] {
+            let mut rt = created();
+            let o = out(&mut rt, Hook::Message, &bytes);
+            assert_eq!(o.error, None);
+            assert_eq!(o.lock, Some(true));
+            assert_eq!(o.ops, vec![arbiter_state::PatchOp::set("/n", json!(1))]);
+        }
+        // Malformed data inside a well-formed map is an input error, not a trap.
+        let mut bad = enc(&MessageInput {
+            data: None,
+            ..input
+        });
+        bad[0] += 1; // one more key…
+        bad.extend(rmp_serde::to_vec("data").unwrap());
+        bad.extend([0x81, 0x01, 0x02]); // …a map with an integer key
+        let o = out(&mut created(), Hook::Message, &bad);
+        assert!(o.error.unwrap().contains("undecodable"));
     }
 
     #[test]

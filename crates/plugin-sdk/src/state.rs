@@ -74,16 +74,7 @@ impl State {
     /// The value at `path` (an RFC 6901 pointer such as `/players/s_ab/x`), if any.
     /// A malformed pointer finds nothing.
     pub fn get(&self, path: &str) -> Option<&Value> {
-        let pointer = Pointer::parse(path).ok()?;
-        let mut current = &self.doc;
-        for token in pointer.tokens() {
-            current = match current {
-                Value::Object(map) => map.get(token.as_ref())?,
-                Value::Array(items) => items.get(parse_index(&token)?)?,
-                _ => return None,
-            };
-        }
-        Some(current)
+        lookup(&self.doc, path)
     }
 
     /// Whether something (even `null`) is stored at `path`.
@@ -133,19 +124,55 @@ impl State {
     }
 
     fn record(&mut self, op: PatchOp) -> Result {
+        let undo = match self.apply_to_object(&op) {
+            Some(undo) => undo,
+            None => self.apply_checked(&op)?,
+        };
+        self.ops.push(op);
+        self.undo.push(undo);
+        Ok(())
+    }
+
+    /// The common case in one walk: an op on a key of an existing object, with a
+    /// plain (unescaped) last token. Does exactly what [`apply_one`] does there.
+    /// `None`, with the document untouched, means "not that case": the caller
+    /// then takes the general path (which also reports errors).
+    fn apply_to_object(&mut self, op: &PatchOp) -> Option<Undo> {
+        let path = op.path();
+        let cut = path.rfind('/')?;
+        let (parent, key) = (&path[..cut], &path[cut + 1..]);
+        if key.contains('~') {
+            return None;
+        }
+        let Value::Object(map) = lookup_mut(&mut self.doc, parent)? else {
+            return None;
+        };
+        match op {
+            PatchOp::Set { value, .. } => {
+                let prev = match map.get_mut(key) {
+                    Some(slot) => Some(std::mem::replace(slot, value.clone())),
+                    None => map.insert(key.to_owned(), value.clone()),
+                };
+                Some(Undo::ObjectKey(prev))
+            }
+            PatchOp::Del { .. } => map.remove(key).map(|prev| Undo::ObjectKey(Some(prev))),
+        }
+    }
+
+    /// Any op, through [`apply_one`] (the host's own function): checks it, applies
+    /// it, and returns how to revert it.
+    fn apply_checked(&mut self, op: &PatchOp) -> Result<Undo> {
         // `undo_for` finds nothing exactly when the op cannot apply; should the two
         // ever disagree, a copy of the document still makes the op revertible.
         let undo = self
-            .undo_for(&op)
+            .undo_for(op)
             .unwrap_or_else(|| Undo::Root(self.doc.clone()));
-        apply_one(&mut self.doc, &op).map_err(|e| Error::StateOp {
+        apply_one(&mut self.doc, op).map_err(|e| Error::StateOp {
             op: e.op,
             path: e.path,
             kind: e.kind,
         })?;
-        self.ops.push(op);
-        self.undo.push(undo);
-        Ok(())
+        Ok(undo)
     }
 
     /// How to revert `op` on the current document, or `None` if it cannot apply.
@@ -251,15 +278,134 @@ fn resolve_mut<'v>(doc: &'v mut Value, pointer: Pointer<'_>) -> Option<&'v mut V
     Some(current)
 }
 
+/// The value at `path` in `doc`: one pass over the pointer text, which is
+/// validated as it is walked (a malformed pointer finds nothing, like
+/// [`Pointer::parse`] failing). Tokens are unescaped only when they hold a `~`.
+fn lookup<'v>(doc: &'v Value, path: &str) -> Option<&'v Value> {
+    let mut current = doc;
+    let mut rest = match path {
+        "" => return Some(doc),
+        _ => path.strip_prefix('/')?,
+    };
+    let mut scratch = String::new();
+    loop {
+        let (raw, tail, escaped) = next_token(rest);
+        let token = if escaped {
+            unescape_into(raw, &mut scratch)?
+        } else {
+            raw
+        };
+        current = match current {
+            Value::Object(map) => map.get(token)?,
+            Value::Array(items) => items.get(parse_index(token)?)?,
+            _ => return None,
+        };
+        match tail {
+            Some(tail) => rest = tail,
+            None => return Some(current),
+        }
+    }
+}
+
+/// [`lookup`] for writing.
+fn lookup_mut<'v>(doc: &'v mut Value, path: &str) -> Option<&'v mut Value> {
+    let mut current = doc;
+    let mut rest = match path {
+        "" => return Some(current),
+        _ => path.strip_prefix('/')?,
+    };
+    let mut scratch = String::new();
+    loop {
+        let (raw, tail, escaped) = next_token(rest);
+        let token = if escaped {
+            unescape_into(raw, &mut scratch)?
+        } else {
+            raw
+        };
+        current = match current {
+            Value::Object(map) => map.get_mut(token)?,
+            Value::Array(items) => items.get_mut(parse_index(token)?)?,
+            _ => return None,
+        };
+        match tail {
+            Some(tail) => rest = tail,
+            None => return Some(current),
+        }
+    }
+}
+
+/// Splits the text after a `/` into the raw token, what follows the next `/`,
+/// and whether the token holds a `~` (one pass over the bytes).
+fn next_token(rest: &str) -> (&str, Option<&str>, bool) {
+    let mut escaped = false;
+    for (at, &b) in rest.as_bytes().iter().enumerate() {
+        match b {
+            b'/' => return (&rest[..at], Some(&rest[at + 1..]), escaped),
+            b'~' => escaped = true,
+            _ => {}
+        }
+    }
+    (rest, None, escaped)
+}
+
+/// A raw token holding `~` unescaped into `scratch` (`~1` → `/`, `~0` → `~`);
+/// `None` for a `~` not followed by `0` or `1`.
+fn unescape_into<'t>(raw: &str, scratch: &'t mut String) -> Option<&'t str> {
+    scratch.clear();
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c == '~' {
+            match chars.next() {
+                Some('0') => scratch.push('~'),
+                Some('1') => scratch.push('/'),
+                _ => return None,
+            }
+        } else {
+            scratch.push(c);
+        }
+    }
+    Some(scratch)
+}
+
+/// Appends `token` escaped (`~` → `~0`, `/` → `~1`) to pointer text, copying
+/// plain runs whole.
+fn push_escaped(out: &mut String, token: &str) {
+    let mut rest = token;
+    while let Some(at) = rest.bytes().position(|b| b == b'~' || b == b'/') {
+        out.push_str(&rest[..at]);
+        out.push_str(if rest.as_bytes()[at] == b'~' {
+            "~0"
+        } else {
+            "~1"
+        });
+        rest = &rest[at + 1..];
+    }
+    out.push_str(rest);
+}
+
 /// One token of a [`crate::pointer!`] path: a key (escaped as needed) or an index.
 pub trait PathToken {
     /// Appends this token to `path`.
     fn push_onto(&self, path: &mut PointerBuf);
+
+    /// Appends `/` and this token, escaped, to the pointer text `path`: what
+    /// [`crate::pointer!`] calls. The default goes through
+    /// [`PathToken::push_onto`]; the SDK's own tokens write directly.
+    fn append_to(&self, path: &mut String) {
+        let mut token = PointerBuf::new();
+        self.push_onto(&mut token);
+        path.push_str(token.as_str());
+    }
 }
 
 impl PathToken for str {
     fn push_onto(&self, path: &mut PointerBuf) {
         path.push(self);
+    }
+
+    fn append_to(&self, path: &mut String) {
+        path.push('/');
+        push_escaped(path, self);
     }
 }
 
@@ -267,11 +413,41 @@ impl PathToken for String {
     fn push_onto(&self, path: &mut PointerBuf) {
         path.push(self);
     }
+
+    fn append_to(&self, path: &mut String) {
+        self.as_str().append_to(path);
+    }
 }
 
 impl<T: PathToken + ?Sized> PathToken for &T {
     fn push_onto(&self, path: &mut PointerBuf) {
         (**self).push_onto(path);
+    }
+
+    fn append_to(&self, path: &mut String) {
+        (**self).append_to(path);
+    }
+}
+
+/// Appends `/` and the decimal digits of `n` (with `-` first when `negative`).
+fn append_integer(path: &mut String, negative: bool, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        // `n % 10` is a single digit.
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    path.push('/');
+    if negative {
+        path.push('-');
+    }
+    for &d in &digits[start..] {
+        path.push(char::from(d));
     }
 }
 
@@ -281,6 +457,12 @@ macro_rules! index_tokens {
             fn push_onto(&self, path: &mut PointerBuf) {
                 // Token text of an integer never needs escaping.
                 path.push(&self.to_string());
+            }
+
+            fn append_to(&self, path: &mut String) {
+                // Every listed type fits an i128, and its magnitude a u64.
+                let n = *self as i128;
+                append_integer(path, n < 0, n.unsigned_abs() as u64);
             }
         }
     )*};
@@ -382,5 +564,70 @@ mod tests {
         let p = crate::pointer!("players", sid, 3usize, "x");
         assert_eq!(p, "/players/s~1~01/3/x");
         assert_eq!(crate::pointer!(), "");
+        assert_eq!(crate::pointer!(0u8, -12i32, i64::MIN, u64::MAX), {
+            let mut buf = PointerBuf::new();
+            for t in ["0", "-12", &i64::MIN.to_string(), &u64::MAX.to_string()] {
+                buf.push(t);
+            }
+            buf.into_string()
+        });
+        // Every token kind agrees with the PointerBuf escaping.
+        for key in ["", "~", "/", "a~b/c", "~~//", "é/~0"] {
+            let mut buf = PointerBuf::new();
+            buf.push(key);
+            assert_eq!(crate::pointer!(key), buf.as_str(), "{key:?}");
+        }
+        // A token type of the author's own goes through `push_onto`.
+        struct Cell(u8, u8);
+        impl PathToken for Cell {
+            fn push_onto(&self, path: &mut PointerBuf) {
+                path.push(&format!("{}/{}", self.0, self.1));
+            }
+        }
+        assert_eq!(crate::pointer!("board", Cell(1, 2)), "/board/1~12");
+    }
+
+    #[test]
+    fn reads_walk_escapes_and_refuse_malformed_pointers() {
+        let s = state(json!({"a/b": {"c~d": [10, {"": 1}]}, "": {"": 2}}));
+        assert_eq!(s.get("/a~1b/c~0d/0"), Some(&json!(10)));
+        assert_eq!(s.get("/a~1b/c~0d/1/"), Some(&json!(1)));
+        assert_eq!(s.get("//"), Some(&json!(2)));
+        assert_eq!(s.get(""), Some(s.root()));
+        for bad in [
+            "a~1b",
+            "/a~2b",
+            "/a~1b/c~",
+            "/a~1b/c~0d/01",
+            "/a~1b/c~0d/-",
+            "/x",
+            "/a~1b/c~0d/0/x",
+        ] {
+            assert_eq!(s.get(bad), None, "{bad}");
+        }
+        // The same answers as serde_json's own pointer lookup.
+        for path in ["/a~1b/c~0d/0", "/a~1b/c~0d/1/", "//", "/x", "/a~1b/c~0d/01"] {
+            assert_eq!(s.get(path), s.root().pointer(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn fast_and_general_writes_record_and_revert_alike() {
+        let committed = json!({"o": {"k": 1, "t~": 2, "d": true}, "a": [1]});
+        let mut s = state(committed.clone());
+        s.set("/o/k", 5).unwrap(); // existing key, fast path
+        s.set("/o/new", json!([1])).unwrap(); // new key, fast path
+        s.set("/o/t~0", 3).unwrap(); // escaped key, general path
+        s.del("/o/d").unwrap(); // fast path
+        assert!(s.del("/o/d").is_err()); // missing key: general path reports it
+        assert!(s.set("/o/k/deeper", 1).is_err());
+        assert!(s.set("/o/t~2", 1).is_err());
+        assert_eq!(
+            s.root(),
+            &json!({"o": {"k": 5, "t~": 3, "new": [1]}, "a": [1]})
+        );
+        assert_eq!(s.ops().len(), 4);
+        s.rollback();
+        assert_eq!(s.root(), &committed);
     }
 }

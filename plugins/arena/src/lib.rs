@@ -27,9 +27,10 @@
 #![deny(unsafe_code)]
 
 use arbiter_plugin_sdk::{
-    Client, Ctx, Error, Join, RestoreInfo, Result, Room, Settings, export_room, pointer,
+    Client, Ctx, Data, Error, Join, RestoreInfo, Result, Room, Settings, export_room, pointer,
 };
-use serde_json::{Value, json};
+use serde::de::{Deserialize, Deserializer, Error as _, IgnoredAny, MapAccess, Visitor};
+use serde_json::{Number, Value, json};
 
 /// Seats when the creating request gives no `options.max_clients`.
 pub const DEFAULT_MAX_CLIENTS: u32 = 8;
@@ -78,25 +79,93 @@ impl Room for Arena {
             ctx.send_error(&client.session_id, reason);
             return Ok(());
         }
-        let (x, y) = match parse_move(data) {
-            Ok(xy) => xy,
+        match parse_move(data) {
+            Ok((x, y)) => place(ctx, client, x, y),
             Err(reason) => {
                 ctx.send_error(&client.session_id, reason);
-                return Ok(());
+                Ok(())
             }
-        };
-        let player = pointer!("players", client.session_id);
-        if !ctx.state().contains(&player) {
-            ctx.send_error(&client.session_id, "you have no player in this arena");
-            return Ok(());
         }
-        for (axis, value) in [("x", x), ("y", y)] {
+    }
+
+    /// The hot path: a well-formed `move` is read straight from the encoded data
+    /// (only `x` and `y`; no JSON tree). Anything else goes through
+    /// [`Room::message`], which explains what is wrong.
+    fn message_data(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        client: &Client,
+        kind: &str,
+        data: Data<'_>,
+    ) -> Result {
+        if kind == "move"
+            && let Ok(Move { x, y }) = data.decode()
+        {
+            return place(ctx, client, &Value::Number(x), &Value::Number(y));
+        }
+        self.message(ctx, client, kind, &data.to_value()?)
+    }
+}
+
+/// Moves the sender's player to `(x, y)`, writing only the coordinates that
+/// change.
+fn place(ctx: &mut Ctx<'_>, client: &Client, x: &Value, y: &Value) -> Result {
+    let player = pointer!("players", client.session_id);
+    let Some(current) = ctx.state().get(&player) else {
+        ctx.send_error(&client.session_id, "you have no player in this arena");
+        return Ok(());
+    };
+    let changed = [current.get("x") != Some(x), current.get("y") != Some(y)];
+    for ((axis, value), changed) in [("x", x), ("y", y)].into_iter().zip(changed) {
+        if changed {
             let path = pointer!("players", client.session_id, axis);
-            if ctx.state().get(&path) != Some(value) {
-                ctx.state().set(path, value.clone())?;
+            ctx.state().set(path, value.clone())?;
+        }
+    }
+    Ok(())
+}
+
+/// The `x` and `y` of a `move` whose data is an object with two numbers, as
+/// sent (integer or float). Only a map is accepted (not an array of two, which
+/// a derived `Deserialize` would take); other keys are skipped unread; a
+/// repeated key keeps its last value, as in a JSON object.
+#[derive(Debug, PartialEq)]
+struct Move {
+    x: Number,
+    y: Number,
+}
+
+impl<'de> Deserialize<'de> for Move {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct MoveVisitor;
+        impl<'de> Visitor<'de> for MoveVisitor {
+            type Value = Move;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object with numbers `x` and `y`")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Move, A::Error> {
+                let (mut x, mut y) = (None, None);
+                while let Some(key) = map.next_key::<&'de str>()? {
+                    match key {
+                        "x" => x = Some(map.next_value::<Number>()?),
+                        "y" => y = Some(map.next_value::<Number>()?),
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                match (x, y) {
+                    (Some(x), Some(y)) => Ok(Move { x, y }),
+                    _ => Err(A::Error::custom("`move` needs `x` and `y`")),
+                }
             }
         }
-        Ok(())
+        deserializer.deserialize_map(MoveVisitor)
     }
 }
 
@@ -167,6 +236,29 @@ mod tests {
             Value::Null,
         ] {
             assert!(parse_move(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_fast_path_takes_exactly_the_valid_moves() {
+        for data in [
+            json!({"x": 1, "y": 2.5}),
+            json!({"y": -3, "x": 1e300, "seq": 9, "facing": "n", "deep": [{"a": null}]}),
+            json!({"x": u64::MAX, "y": i64::MIN}),
+            json!({"x": 1}),
+            json!({"x": "1", "y": 2}),
+            json!({"x": 1, "y": null}),
+            json!({"x": [1], "y": 2}),
+            json!([1, 2]),
+            json!("move"),
+            Value::Null,
+        ] {
+            let raw = rmp_serde::to_vec_named(&data).unwrap();
+            let fast = Data::from_msgpack(&raw).decode::<Move>().ok();
+            let slow = parse_move(&data).ok();
+            let fast = fast.map(|m| (Value::Number(m.x), Value::Number(m.y)));
+            let slow = slow.map(|(x, y)| (x.clone(), y.clone()));
+            assert_eq!(fast, slow, "{data}");
         }
     }
 }
