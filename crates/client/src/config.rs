@@ -29,6 +29,53 @@ impl Heartbeat {
     }
 }
 
+/// Which transport carries the session's reliable frames.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// WebSocket to [`ClientConfig::url`]. Unreliable frames go over it too,
+    /// unless a QUIC connection is attached ([`crate::Client::attach_quic`]).
+    #[default]
+    WebSocket,
+    /// A QUIC-only session: the first bidirectional stream carries the
+    /// reliable frames, datagrams the unreliable ones. `url` is not used.
+    Quic(QuicTarget),
+}
+
+/// Where a QUIC connection goes and how its certificate is trusted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuicTarget {
+    /// `HOST:PORT` of the server's QUIC listener (UDP).
+    pub addr: String,
+    /// The TLS server name (SNI, and what a CA-issued certificate must name);
+    /// default: the host part of `addr`.
+    pub server_name: Option<String>,
+    /// How the server's certificate is checked.
+    pub trust: QuicTrust,
+}
+
+impl QuicTarget {
+    /// `addr`, trusted by `trust`, server name from `addr`.
+    pub fn new(addr: impl Into<String>, trust: QuicTrust) -> QuicTarget {
+        QuicTarget {
+            addr: addr.into(),
+            server_name: None,
+            trust,
+        }
+    }
+}
+
+/// How a QUIC client trusts the server's certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QuicTrust {
+    /// Accept exactly the certificate whose DER has this SHA-256 (hex, as in
+    /// `handshake.ok`'s `quic.cert_sha256`; case and `:` separators are
+    /// ignored). Names and dates are not checked: the pin is the trust.
+    Sha256(String),
+    /// Verify the chain against these PEM CA certificates, and the server
+    /// name, as for HTTPS.
+    CaPem(String),
+}
+
 /// How to connect, and how the client behaves once connected.
 ///
 /// Build it with [`ClientConfig::new`] and the `with_*` methods, or set the
@@ -75,6 +122,15 @@ pub struct ClientConfig {
     /// generators that never read them turn this off so that the event queue
     /// does not grow. Default `true`.
     pub state_events: bool,
+    /// The transport of the reliable path. Default [`Transport::WebSocket`].
+    pub transport: Transport,
+    /// `room.message` types sent as datagrams when a QUIC path exists and the
+    /// frame fits: exact names or `*.suffix` patterns. Default `move`,
+    /// `*.move`, `*.pos` (the server's default list).
+    pub unreliable_types: Vec<String>,
+    /// For tests of packet loss: drop every Nth outbound datagram on purpose
+    /// (2 = every other one); 0 never. Default 0.
+    pub datagram_drop_every: u32,
 }
 
 impl ClientConfig {
@@ -92,7 +148,40 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(10),
             state_events: true,
+            transport: Transport::WebSocket,
+            unreliable_types: vec!["move".into(), "*.move".into(), "*.pos".into()],
+            datagram_drop_every: 0,
         }
+    }
+
+    /// A QUIC-only session to `addr` (`HOST:PORT`, UDP), trusted by `trust`.
+    /// `url` is kept but not used.
+    pub fn with_quic(mut self, addr: impl Into<String>, trust: QuicTrust) -> ClientConfig {
+        self.transport = Transport::Quic(QuicTarget::new(addr, trust));
+        self
+    }
+
+    /// Sets the `room.message` types sent as datagrams (names or `*.suffix`).
+    pub fn with_unreliable_types(mut self, types: Vec<String>) -> ClientConfig {
+        self.unreliable_types = types;
+        self
+    }
+
+    /// Drops every `n`th outbound datagram on purpose (tests of loss); 0 never.
+    pub fn with_datagram_drop_every(mut self, n: u32) -> ClientConfig {
+        self.datagram_drop_every = n;
+        self
+    }
+
+    /// Whether `room.message` type `kind` has unreliable intent under
+    /// [`ClientConfig::unreliable_types`].
+    pub fn is_unreliable(&self, kind: &str) -> bool {
+        self.unreliable_types
+            .iter()
+            .any(|pattern| match pattern.strip_prefix('*') {
+                Some(suffix) => kind.len() > suffix.len() && kind.ends_with(suffix),
+                None => pattern == kind,
+            })
     }
 
     /// Sets the auth token.
@@ -155,5 +244,22 @@ mod tests {
             Some(Duration::from_secs(1))
         );
         assert_eq!(Heartbeat::Off.interval(15_000), None);
+    }
+
+    #[test]
+    fn unreliable_types_match_names_and_suffixes() {
+        let config = ClientConfig::default();
+        assert!(config.is_unreliable("move"));
+        assert!(config.is_unreliable("ship.move"));
+        assert!(config.is_unreliable("cursor.pos"));
+        assert!(
+            !config.is_unreliable(".move"),
+            "a suffix needs a name before it"
+        );
+        assert!(!config.is_unreliable("moved"));
+        assert!(!config.is_unreliable("chat"));
+        let config = config.with_unreliable_types(vec!["aim".into()]);
+        assert!(config.is_unreliable("aim"));
+        assert!(!config.is_unreliable("move"));
     }
 }

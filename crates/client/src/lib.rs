@@ -11,9 +11,9 @@
 //!   [`ReplicaError::Gap`]; a patch that does not apply or whose checksum
 //!   differs is refused and the state stays as it was. Use it directly when you
 //!   bring your own transport.
-//! - [`Client`] (tokio): one WebSocket session. A background task owns the
-//!   socket (`TCP_NODELAY` on); the handle you hold sends commands to it and
-//!   reads what it routes back:
+//! - [`Client`] (tokio): one session over WebSocket (`TCP_NODELAY` on) or
+//!   QUIC ([`Transport`]). A background task owns the connection; the handle
+//!   you hold sends commands to it and reads what it routes back:
 //!   - requests ([`Client::join_or_create`], [`Client::list`],
 //!     [`Client::enqueue`], or any frame through [`Client::request`]) get a
 //!     fresh `rid` (`"c-N"`) and return the matching `rpc.response`, or
@@ -42,7 +42,23 @@
 //! [`Client::close`] (or dropping the client) closes cleanly, without resume.
 //!
 //! For tests of hostile input, [`Client::send_raw_text`] and
-//! [`Client::send_raw_binary`] put arbitrary bytes on the wire.
+//! [`Client::send_raw_binary`] put arbitrary bytes on the wire, and
+//! [`RawQuic`] is a bare QUIC connection.
+//!
+//! # QUIC and datagrams
+//!
+//! `ClientConfig::new(..).with_quic("127.0.0.1:4434", QuicTrust::Sha256(hash))`
+//! makes a QUIC-only session: reliable frames on the first stream, unreliable
+//! ones as datagrams. A WebSocket session can instead attach a QUIC
+//! connection as its datagram path with [`Client::attach_quic`] (the server's
+//! `handshake.ok` says where, and which certificate hash to pin).
+//! [`Client::send_message`] sends the types of
+//! [`ClientConfig::unreliable_types`] (default `move`, `*.move`, `*.pos`) as
+//! datagrams when a QUIC path exists and the frame fits the connection's
+//! `max_datagram_size`, and over the reliable path otherwise;
+//! [`Client::datagram_stats`] counts which. Datagrams from the server are
+//! decoded and handled like stream frames. `docs/transports.md` has the wire
+//! details.
 //!
 //! # Example
 //!
@@ -99,14 +115,15 @@ mod error;
 mod event;
 mod replica;
 
-pub use client::Client;
-pub use config::{ClientConfig, Heartbeat};
+pub use client::{Client, DatagramStats, RawQuic};
+pub use config::{ClientConfig, Heartbeat, QuicTarget, QuicTrust, Transport};
 pub use error::{ClientError, ReplicaError};
 pub use event::Event;
 pub use replica::{PatchOutcome, Replica};
 
 pub use arbiter_protocol::{
-    ClientFrame, Codec, ErrorCode, Joined, RoomId, RoomInfo, RpcOk, Seq, SessionId, TicketId,
+    ClientFrame, Codec, ErrorCode, Joined, QuicInfo, RoomId, RoomInfo, RpcOk, Seq, SessionId,
+    TicketId,
 };
 
 /// The README's client example, compiled as a doctest so it cannot rot.

@@ -1,6 +1,7 @@
 //! Transports for the Arbiter runtime. This crate moves bytes and knows
 //! nothing of rooms: it accepts connections, frames messages, and hands the
-//! two halves to [`arbiter_runtime::serve_connection`].
+//! two halves to [`arbiter_runtime::serve_connection`] (or, for QUIC, to
+//! [`arbiter_runtime::serve_connection_with_datagrams`]).
 //!
 //! # WebSocket
 //!
@@ -12,6 +13,34 @@
 //! A message over the protocol's frame limit is still read (up to
 //! [`ws_message_limit`]) so that the runtime can answer `protocol.too_large`
 //! and keep the connection; anything larger closes the connection.
+//!
+//! # QUIC
+//!
+//! [`serve_quic`] serves a [`QuicListener`] (quinn, ALPN `arbiter/1`,
+//! datagrams on): the first client-opened bidirectional stream carries
+//! length-prefixed frames, datagrams carry unreliable frames. The first
+//! frame is a handshake (a QUIC-only session) or a `session.attach` (the
+//! connection becomes a WebSocket session's unreliable path). The listener's
+//! certificate comes from PEM files or is generated at start
+//! ([`QuicIdentity::self_signed`]: ECDSA P-256, 13 days, so that browsers'
+//! WebTransport can pin it); bind it *before* starting the runtime and put
+//! [`QuicListener::info`] into `RuntimeConfig::quic`, so `handshake.ok`
+//! announces the port and the certificate's SHA-256. See
+//! `docs/transports.md`.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use arbiter_gateway::{QuicIdentity, QuicListener, serve_quic};
+//! use arbiter_runtime::{Metrics, Runtime, RuntimeConfig};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let identity = QuicIdentity::self_signed()?;
+//! let quic = QuicListener::bind("127.0.0.1:4434".parse()?, &identity)?;
+//! let config = RuntimeConfig { quic: Some(quic.info()), ..RuntimeConfig::default() };
+//! let runtime = Runtime::start(config, Arc::new(Metrics::new()))?;
+//! serve_quic(quic, runtime, std::future::pending()).await?;
+//! # Ok(()) }
+//! ```
 //!
 //! # Example
 //!
@@ -29,6 +58,11 @@
 //! # Ok(()) }
 //! ```
 
+mod quic;
 mod ws;
 
+pub use quic::{
+    ALPN, CLOSE_NORMAL, CLOSE_PROTOCOL, CLOSE_REFUSED, GENERATED_CERT_VALIDITY, QuicError,
+    QuicIdentity, QuicListener, serve_quic, sha256_hex,
+};
 pub use ws::{serve_ws, ws_message_limit};

@@ -67,6 +67,10 @@ pub(crate) enum Error {
         /// Why.
         source: std::io::Error,
     },
+    /// The QUIC listener could not start: its certificate or key (exit 2),
+    /// or its UDP socket (exit 1).
+    #[error("QUIC listener: {0}")]
+    Quic(arbiter_gateway::QuicError),
     /// Signal handlers could not be installed.
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
@@ -97,6 +101,10 @@ impl Error {
             | Error::JwtWithoutKey
             | Error::ReadKey { .. }
             | Error::Auth(_) => 2,
+            Error::Quic(e) => match e {
+                arbiter_gateway::QuicError::Bind { .. } => 1,
+                _ => 2,
+            },
             Error::Print(_)
             | Error::AsyncRuntime(_)
             | Error::Bind { .. }

@@ -1,13 +1,14 @@
 //! `arbiter`, the Arbiter server binary: reads the settings (flags, env,
 //! TOML file), starts the runtime with the plugins of `--plugins-dir`, serves
-//! WebSocket clients on `--ws-addr` and the admin HTTP routes on
-//! `--admin-addr`, and drains gracefully on SIGINT/SIGTERM.
+//! WebSocket clients on `--ws-addr`, QUIC clients on `--quic-addr` (UDP) and
+//! the admin HTTP routes on `--admin-addr`, and drains gracefully on
+//! SIGINT/SIGTERM.
 //!
-//! Once both listeners are bound it prints exactly one line to stdout, with the
+//! Once the listeners are bound it prints exactly one line to stdout, with the
 //! actual addresses (useful with port 0):
 //!
 //! ```text
-//! arbiter listening ws=127.0.0.1:4000 admin=127.0.0.1:9100 plugins=[arena,counter,tictactoe]
+//! arbiter listening ws=127.0.0.1:4000 quic=127.0.0.1:4434 admin=127.0.0.1:9100 plugins=[arena,counter,tictactoe]
 //! ```
 //!
 //! Logs go to stderr. Exit codes: 0 after a clean shutdown, 2 for settings the
@@ -24,7 +25,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arbiter_gateway::serve_ws;
+use arbiter_gateway::{QuicIdentity, QuicListener, serve_quic, serve_ws};
 use arbiter_runtime::{Metrics, Runtime};
 use clap::Parser;
 use tokio::net::TcpListener;
@@ -116,13 +117,20 @@ async fn serve(settings: Settings) -> Result<(), Error> {
     // is accepted until the runtime is up.
     let ws = bind("ws", settings.ws_addr).await?;
     let admin = bind("admin", settings.admin_addr).await?;
-    let runtime = Runtime::start(settings.runtime_config(), Arc::new(Metrics::new()))
+    let quic = bind_quic(&settings)?;
+    let mut config = settings.runtime_config();
+    config.quic = Some(quic.info());
+    let runtime = Runtime::start(config, Arc::new(Metrics::new()))
         .map_err(|e| Error::Runtime(e.to_string()))?;
-    announce(&settings, &ws, &admin, &runtime.room_types())?;
+    announce(&settings, &ws, &quic, &admin, &runtime.room_types())?;
 
     let (stop_ws, ws_stopped) = oneshot::channel::<()>();
     let mut ws_task = tokio::spawn(serve_ws(ws, Arc::clone(&runtime), async {
         let _ = ws_stopped.await;
+    }));
+    let (stop_quic, quic_stopped) = oneshot::channel::<()>();
+    let mut quic_task = tokio::spawn(serve_quic(quic, Arc::clone(&runtime), async {
+        let _ = quic_stopped.await;
     }));
     let (stop_admin, admin_stopped) = oneshot::channel::<()>();
     let admin_task = tokio::spawn(admin::serve(admin, Arc::clone(&runtime), async {
@@ -134,17 +142,11 @@ async fn serve(settings: Settings) -> Result<(), Error> {
             tracing::info!(signal, "shutting down: no new connections, draining rooms");
             Ok(())
         }
-        ended = &mut ws_task => {
-            let source = match ended {
-                Ok(Err(error)) => error,
-                Ok(Ok(())) => std::io::Error::other("accept loop ended on its own"),
-                Err(join) => std::io::Error::other(join.to_string()),
-            };
-            tracing::error!(error = %source, "WebSocket listener failed; draining");
-            Err(Error::Serve { what: "ws", source })
-        }
+        ended = &mut ws_task => Err(listener_failed("ws", ended)),
+        ended = &mut quic_task => Err(listener_failed("quic", ended)),
     };
     let _ = stop_ws.send(());
+    let _ = stop_quic.send(());
     drain(&runtime, &mut signals, settings.drain_timeout_ms).await?;
     if !ws_task.is_finished()
         && tokio::time::timeout(LISTENER_STOP_GRACE, &mut ws_task)
@@ -153,10 +155,50 @@ async fn serve(settings: Settings) -> Result<(), Error> {
     {
         ws_task.abort();
     }
+    if !quic_task.is_finished() {
+        quic_task.abort();
+    }
     let _ = stop_admin.send(());
     let _ = admin_task.await;
     tracing::info!("arbiter stopped");
     outcome
+}
+
+/// The error for an accept loop that ended before shutdown (logged).
+fn listener_failed(
+    what: &'static str,
+    ended: Result<std::io::Result<()>, tokio::task::JoinError>,
+) -> Error {
+    let source = match ended {
+        Ok(Err(error)) => error,
+        Ok(Ok(())) => std::io::Error::other("accept loop ended on its own"),
+        Err(join) => std::io::Error::other(join.to_string()),
+    };
+    tracing::error!(listener = what, error = %source, "listener failed; draining");
+    Error::Serve { what, source }
+}
+
+/// Loads (or generates) the QUIC certificate and binds the UDP listener.
+fn bind_quic(settings: &Settings) -> Result<QuicListener, Error> {
+    let identity = match (&settings.quic_cert, &settings.quic_key) {
+        (Some(cert), Some(key)) => QuicIdentity::from_pem_files(cert, key),
+        _ => QuicIdentity::self_signed(),
+    }
+    .map_err(Error::Quic)?;
+    if identity.is_generated() {
+        tracing::info!(
+            cert_sha256 = identity.cert_sha256(),
+            valid_days = arbiter_gateway::GENERATED_CERT_VALIDITY.as_secs() / 86_400,
+            "QUIC: generated a self-signed certificate (clients pin its SHA-256); \
+             restart before it expires or pass --quic-cert/--quic-key"
+        );
+    } else {
+        tracing::info!(
+            cert_sha256 = identity.cert_sha256(),
+            "QUIC: loaded the certificate of --quic-cert"
+        );
+    }
+    QuicListener::bind(settings.quic_addr, &identity).map_err(Error::Quic)
 }
 
 /// Runs the runtime's drain, bounded by the drain timeout plus some slack; a
@@ -187,6 +229,7 @@ async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, Error
 fn announce(
     settings: &Settings,
     ws: &TcpListener,
+    quic: &QuicListener,
     admin: &TcpListener,
     room_types: &[String],
 ) -> Result<(), Error> {
@@ -197,24 +240,23 @@ fn announce(
     };
     let ws = local("ws", ws, settings.ws_addr)?;
     let admin = local("admin", admin, settings.admin_addr)?;
+    let quic_addr = quic.local_addr();
     let plugins = room_types.join(",");
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(
         stdout,
-        "arbiter listening ws={ws} admin={admin} plugins=[{plugins}]"
+        "arbiter listening ws={ws} quic={quic_addr} admin={admin} plugins=[{plugins}]"
     );
     let _ = stdout.flush();
     tracing::info!(
         %ws,
+        quic = %quic_addr,
+        cert_sha256 = %quic.info().cert_sha256,
         %admin,
         plugins_dir = %settings.plugins_dir.display(),
         room_types = %plugins,
         auth = settings.auth.as_str(),
         "arbiter listening"
-    );
-    tracing::info!(
-        quic_addr = %settings.quic_addr,
-        "the QUIC transport is not part of this build; --quic-addr is not bound"
     );
     Ok(())
 }

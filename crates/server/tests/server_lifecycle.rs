@@ -43,6 +43,7 @@ impl Server {
         let plugins = plugins_dir();
         let mut child = Command::new(env!("CARGO_BIN_EXE_arbiter"))
             .args(["--ws-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
+            .args(["--quic-addr", "127.0.0.1:0"])
             .arg("--plugins-dir")
             .arg(&plugins)
             .args(extra)
@@ -167,6 +168,7 @@ fn a_busy_port_exits_1_naming_it() {
     let addr = taken.local_addr().expect("addr").to_string();
     let output = Command::new(env!("CARGO_BIN_EXE_arbiter"))
         .args(["--ws-addr", &addr, "--admin-addr", "127.0.0.1:0"])
+        .args(["--quic-addr", "127.0.0.1:0"])
         .arg("--plugins-dir")
         .arg(plugins_dir())
         .env_clear()
@@ -182,6 +184,7 @@ fn a_busy_port_exits_1_naming_it() {
 fn a_missing_plugins_dir_exits_1_naming_it() {
     let output = Command::new(env!("CARGO_BIN_EXE_arbiter"))
         .args(["--ws-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"])
+        .args(["--quic-addr", "127.0.0.1:0"])
         .args(["--plugins-dir", "/nonexistent/arbiter-plugins"])
         .env_clear()
         .output()

@@ -4,7 +4,10 @@
 //!
 //! Every test gets its own server on its own port, so tests run in parallel.
 //! Configuration that tests tune (TTLs, outbox sizes, rate limits) is set
-//! with [`TestServer::start_with`].
+//! with [`TestServer::start_with`]. [`TestServer::start_quic_with`] also
+//! serves QUIC (UDP, loopback, a self-signed certificate announced in
+//! `handshake.ok`), for QUIC-only clients ([`TestServer::quic_client`]) and
+//! WebSocket clients that attach.
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -19,7 +22,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arbiter_client::{Client, ClientConfig};
+use arbiter_client::{Client, ClientConfig, QuicTrust};
+use arbiter_gateway::{QuicIdentity, QuicListener};
+use arbiter_protocol::QuicInfo;
 use arbiter_runtime::{Metrics, Runtime, RuntimeConfig};
 use tokio::sync::oneshot;
 
@@ -50,7 +55,10 @@ pub struct TestServer {
     pub addr: SocketAddr,
     /// Its runtime, for assertions on rooms and metrics.
     pub runtime: Arc<Runtime>,
-    stop: Option<oneshot::Sender<()>>,
+    /// Where it listens for QUIC (UDP), and the certificate's SHA-256, when
+    /// started with [`TestServer::start_quic_with`].
+    pub quic: Option<(SocketAddr, QuicInfo)>,
+    stop: Vec<oneshot::Sender<()>>,
 }
 
 impl TestServer {
@@ -65,15 +73,56 @@ impl TestServer {
     /// When the plugins are not built (`cargo xtask plugins`) or no loopback
     /// port is free: the test cannot run.
     pub async fn start_with(tune: impl FnOnce(&mut RuntimeConfig)) -> TestServer {
+        TestServer::start_inner(tune, None).await
+    }
+
+    /// A server with [`test_config`] that also serves QUIC.
+    pub async fn start_quic() -> TestServer {
+        TestServer::start_quic_with(|_| {}).await
+    }
+
+    /// Like [`TestServer::start_with`], plus a QUIC listener on a loopback
+    /// UDP port with a generated certificate; `RuntimeConfig::quic` is set
+    /// after `tune`, so `handshake.ok` announces it.
+    ///
+    /// # Panics
+    /// As [`TestServer::start_with`], or when the certificate or UDP socket
+    /// cannot be had.
+    pub async fn start_quic_with(tune: impl FnOnce(&mut RuntimeConfig)) -> TestServer {
+        let identity = QuicIdentity::self_signed().expect("a self-signed certificate");
+        TestServer::start_inner(tune, Some(identity)).await
+    }
+
+    /// Like [`TestServer::start_quic_with`], with this certificate (e.g. one
+    /// issued by a test CA).
+    pub async fn start_quic_with_identity(
+        identity: QuicIdentity,
+        tune: impl FnOnce(&mut RuntimeConfig),
+    ) -> TestServer {
+        TestServer::start_inner(tune, Some(identity)).await
+    }
+
+    async fn start_inner(
+        tune: impl FnOnce(&mut RuntimeConfig),
+        quic: Option<QuicIdentity>,
+    ) -> TestServer {
         let mut config = test_config();
         tune(&mut config);
+        let quic = quic.map(|identity| {
+            let listener = QuicListener::bind(([127, 0, 0, 1], 0).into(), &identity)
+                .expect("a loopback UDP port");
+            config.quic = Some(listener.info());
+            listener
+        });
         let runtime = Runtime::start(config, Arc::new(Metrics::new()))
             .expect("the runtime starts (did `cargo xtask plugins` run?)");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a loopback port");
         let addr = listener.local_addr().expect("bound address");
-        let (stop, stopped) = oneshot::channel::<()>();
+        let mut stop = Vec::new();
+        let (stop_ws, stopped) = oneshot::channel::<()>();
+        stop.push(stop_ws);
         tokio::spawn(arbiter_gateway::serve_ws(
             listener,
             runtime.clone(),
@@ -81,10 +130,24 @@ impl TestServer {
                 let _ = stopped.await;
             },
         ));
+        let quic = quic.map(|listener| {
+            let found = (listener.local_addr(), listener.info());
+            let (stop_quic, stopped) = oneshot::channel::<()>();
+            stop.push(stop_quic);
+            tokio::spawn(arbiter_gateway::serve_quic(
+                listener,
+                runtime.clone(),
+                async {
+                    let _ = stopped.await;
+                },
+            ));
+            found
+        });
         TestServer {
             addr,
             runtime,
-            stop: Some(stop),
+            quic,
+            stop,
         }
     }
 
@@ -96,6 +159,30 @@ impl TestServer {
     /// A client configuration for `project`, with a 10 s request timeout.
     pub fn client_config(&self, project: &str) -> ClientConfig {
         ClientConfig::new(self.url(), project).with_request_timeout(Duration::from_secs(10))
+    }
+
+    /// A configuration for a QUIC-only client of `project`, pinning the
+    /// server's certificate.
+    ///
+    /// # Panics
+    /// When the server was not started with QUIC.
+    pub fn quic_client_config(&self, project: &str) -> ClientConfig {
+        let (addr, info) = self
+            .quic
+            .clone()
+            .expect("the server serves QUIC (TestServer::start_quic_with)");
+        self.client_config(project)
+            .with_quic(addr.to_string(), QuicTrust::Sha256(info.cert_sha256))
+    }
+
+    /// A connected QUIC-only client of `project`.
+    ///
+    /// # Panics
+    /// When the server was not started with QUIC, or the connection fails.
+    pub async fn quic_client(&self, project: &str) -> Client {
+        Client::connect(self.quic_client_config(project))
+            .await
+            .expect("QUIC client connects")
     }
 
     /// A connected client of `project`.
@@ -115,7 +202,7 @@ impl TestServer {
 
     /// Stops accepting and drains the runtime.
     pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
+        for stop in self.stop.drain(..) {
             let _ = stop.send(());
         }
         self.runtime.drain().await;
@@ -124,7 +211,7 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
+        for stop in self.stop.drain(..) {
             let _ = stop.send(());
         }
     }

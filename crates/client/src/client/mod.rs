@@ -1,28 +1,33 @@
-//! [`Client`]: the async WebSocket client. A handle plus one background task
-//! that owns the socket (see the crate docs for the model).
+//! [`Client`]: the async client (WebSocket or QUIC). A handle plus one
+//! background task that owns the connection (see the crate docs for the
+//! model).
 
 mod conn;
+mod link;
+mod quic;
 mod task;
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use arbiter_protocol::{
     ClientFrame, Codec, Dequeue, Enqueue, HandshakeOk, JoinOrCreate, Joined, LeaveRoom, ListRooms,
-    PresenceSet, RoomBytes, RoomId, RoomInfo, RoomMessage, RpcOk, Seq, SessionId, StateResync,
-    TicketId,
+    PresenceSet, QuicInfo, RoomBytes, RoomId, RoomInfo, RoomMessage, RpcOk, Seq, SessionId,
+    StateResync, TicketId,
 };
 use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::Message;
 
-use crate::config::ClientConfig;
+use crate::config::{ClientConfig, QuicTarget, QuicTrust, Transport};
 use crate::core::{Core, RpcResult};
 use crate::error::ClientError;
 use crate::event::Event;
 use crate::replica::Replica;
+use link::Out;
+pub use quic::RawQuic;
 use task::{Command, Task};
 
 /// What completes a request in the shell.
@@ -35,6 +40,7 @@ pub(crate) struct SessionInfo {
     pub(crate) resume_token: String,
     pub(crate) codec: Codec,
     pub(crate) heartbeat_ms: u32,
+    pub(crate) quic: Option<QuicInfo>,
 }
 
 impl From<HandshakeOk> for SessionInfo {
@@ -44,8 +50,34 @@ impl From<HandshakeOk> for SessionInfo {
             resume_token: ok.resume_token,
             codec: ok.codec,
             heartbeat_ms: ok.heartbeat_ms,
+            quic: ok.quic,
         }
     }
+}
+
+/// Counters of the unreliable path, updated by the task.
+#[derive(Debug, Default)]
+pub(crate) struct DatagramCounters {
+    pub(crate) attempts: AtomicU64,
+    pub(crate) sent: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) over_stream: AtomicU64,
+    pub(crate) received: AtomicU64,
+}
+
+/// What happened to this client's unreliable frames so far
+/// ([`Client::datagram_stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DatagramStats {
+    /// Unreliable frames sent as QUIC datagrams.
+    pub sent: u64,
+    /// Datagrams dropped on purpose (`datagram_drop_every`).
+    pub dropped: u64,
+    /// Unreliable frames sent over the reliable path: no QUIC path, too large
+    /// for a datagram, or the datagram could not be sent.
+    pub over_stream: u64,
+    /// Datagrams received from the server.
+    pub received: u64,
 }
 
 /// State shared by the handle and the task. Locks are never held across an
@@ -53,6 +85,7 @@ impl From<HandshakeOk> for SessionInfo {
 pub(crate) struct Shared {
     core: Mutex<Core<Reply>>,
     session: Mutex<SessionInfo>,
+    datagrams: DatagramCounters,
     /// Bumped by the task when a replica changes; closed when the task ends.
     version: watch::Receiver<u64>,
 }
@@ -67,16 +100,19 @@ impl Shared {
     }
 }
 
-/// Encodes a client frame as a WebSocket message of the codec's kind.
-pub(crate) fn encode(codec: Codec, frame: &ClientFrame) -> Result<Message, ClientError> {
+/// Encodes a client frame, labelled with the codec's WebSocket message kind.
+pub(crate) fn encode(codec: Codec, frame: &ClientFrame) -> Result<Out, ClientError> {
     let mut buf = Vec::new();
     codec.encode_client(frame, &mut buf)?;
-    if codec.is_binary() {
-        return Ok(Message::Binary(buf.into()));
+    if !codec.is_binary() && std::str::from_utf8(&buf).is_err() {
+        return Err(ClientError::Protocol(
+            "a JSON frame encoded to invalid UTF-8".into(),
+        ));
     }
-    let text = String::from_utf8(buf)
-        .map_err(|_| ClientError::Protocol("a JSON frame encoded to invalid UTF-8".into()))?;
-    Ok(Message::text(text))
+    Ok(Out {
+        bytes: buf.into(),
+        text: !codec.is_binary(),
+    })
 }
 
 /// Validates a room id argument.
@@ -119,7 +155,7 @@ impl Drop for PendingGuard<'_> {
     }
 }
 
-/// A connected Arbiter session over WebSocket.
+/// A connected Arbiter session over WebSocket or QUIC.
 ///
 /// Requests (`join_or_create`, `list`, …) return the server's answer; messages
 /// (`send_message`) are fire-and-forget; everything else the server sends
@@ -143,10 +179,11 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    /// Connects, performs the handshake and starts the background task (which
-    /// needs a tokio runtime with timers). Bounded by `connect_timeout`.
+    /// Connects over `config.transport`, performs the handshake and starts the
+    /// background task (which needs a tokio runtime with timers). Bounded by
+    /// `connect_timeout`.
     pub async fn connect(config: ClientConfig) -> Result<Client, ClientError> {
-        let (ws, ok) = tokio::time::timeout(config.connect_timeout, conn::open(&config, None))
+        let (link, ok) = tokio::time::timeout(config.connect_timeout, conn::open(&config, None))
             .await
             .map_err(|_| ClientError::Timeout)??;
         let (commands, command_rx) = mpsc::unbounded_channel();
@@ -155,6 +192,7 @@ impl Client {
         let shared = Arc::new(Shared {
             core: Mutex::new(Core::new(config.ack_every, config.state_events)),
             session: Mutex::new(SessionInfo::from(ok)),
+            datagrams: DatagramCounters::default(),
             version: version_rx,
         });
         let task = Task {
@@ -164,8 +202,9 @@ impl Client {
             events: event_tx,
             version: version_tx,
             backlog: VecDeque::new(),
+            attachment: None,
         };
-        tokio::spawn(task.run(ws));
+        tokio::spawn(task.run(link));
         Ok(Client {
             config,
             shared,
@@ -197,6 +236,68 @@ impl Client {
     /// The server's `heartbeat_ms` from the last `handshake.ok`.
     pub fn heartbeat_ms(&self) -> u32 {
         self.shared.session().heartbeat_ms
+    }
+
+    /// The QUIC endpoint the server announced in its last `handshake.ok`.
+    pub fn quic_info(&self) -> Option<QuicInfo> {
+        self.shared.session().quic.clone()
+    }
+
+    /// What happened to this client's unreliable frames so far.
+    pub fn datagram_stats(&self) -> DatagramStats {
+        let c = &self.shared.datagrams;
+        DatagramStats {
+            sent: c.sent.load(Relaxed),
+            dropped: c.dropped.load(Relaxed),
+            over_stream: c.over_stream.load(Relaxed),
+            received: c.received.load(Relaxed),
+        }
+    }
+
+    /// Attaches a QUIC connection to this WebSocket session as its unreliable
+    /// path (PROTOCOL.md §8): connects to the `quic.port` of `handshake.ok`
+    /// on the WebSocket URL's host, pinning `quic.cert_sha256`, and sends
+    /// `session.attach`. From then on unreliable messages go as datagrams
+    /// (when they fit) and the server's unreliable frames arrive as
+    /// datagrams. Bounded by `connect_timeout`.
+    ///
+    /// Errors: [`ClientError::InvalidInput`] when the server offers no QUIC
+    /// or this is a QUIC-only session; [`ClientError::Rejected`] with
+    /// `auth.invalid_token` when the server refuses the pair.
+    pub async fn attach_quic(&self) -> Result<(), ClientError> {
+        let info = self.quic_info().ok_or_else(|| {
+            ClientError::InvalidInput("the server announced no QUIC endpoint".into())
+        })?;
+        let (host, _) = conn::ws_host(&self.config.url)?;
+        let addr = if host.contains(':') {
+            format!("[{host}]:{}", info.port)
+        } else {
+            format!("{host}:{}", info.port)
+        };
+        let target = QuicTarget::new(addr, QuicTrust::Sha256(info.cert_sha256));
+        self.attach_quic_to(target).await
+    }
+
+    /// Like [`Client::attach_quic`], to an explicit QUIC target (another
+    /// address, or a CA-trusted certificate).
+    pub async fn attach_quic_to(&self, target: QuicTarget) -> Result<(), ClientError> {
+        if matches!(self.config.transport, Transport::Quic(_)) {
+            return Err(ClientError::InvalidInput(
+                "a QUIC-only session already has datagrams; attach is for WebSocket sessions"
+                    .into(),
+            ));
+        }
+        let (session_id, resume_token) = {
+            let info = self.shared.session();
+            (info.session_id.clone(), info.resume_token.clone())
+        };
+        let attach = conn::attach(&target, session_id, resume_token);
+        let link = tokio::time::timeout(self.config.connect_timeout, attach)
+            .await
+            .map_err(|_| ClientError::Timeout)??;
+        let (ack, done) = oneshot::channel();
+        self.command(Command::Attach(Box::new(link), ack))?;
+        done.await.map_err(|_| ClientError::Closed)
     }
 
     /// Whether the client is closed (by [`Client::close`] or a failed resume).
@@ -308,7 +409,8 @@ impl Client {
 
     /// `room.message` `{ type: kind, data }` to the room's plugin
     /// (fire-and-forget; a failure comes back as [`Event::Error`] or a plugin
-    /// message).
+    /// message). A `kind` of [`ClientConfig::unreliable_types`] goes as a
+    /// QUIC datagram when the session has a QUIC path and the frame fits.
     pub fn send_message(
         &self,
         room: impl AsRef<str>,
@@ -316,11 +418,14 @@ impl Client {
         data: Value,
     ) -> Result<(), ClientError> {
         let room = room_id(room)?;
-        let msg = RoomMessage {
-            kind: kind.into(),
-            data,
-        };
-        self.send(&ClientFrame::new(msg).in_room(room))
+        let kind = kind.into();
+        let unreliable = self.config.is_unreliable(&kind);
+        let frame = ClientFrame::new(RoomMessage { kind, data }).in_room(room);
+        if unreliable {
+            let out = encode(self.codec(), &frame)?;
+            return self.command(Command::Unreliable(out));
+        }
+        self.send(&frame)
     }
 
     /// `room.message.bytes` `{ type: kind, data_b64 }` (fire-and-forget).
@@ -495,20 +600,33 @@ impl Client {
         }
     }
 
-    /// Sends `text` as a WebSocket text message, verbatim (for tests of hostile
-    /// input). A test that expects the server to close the connection should
-    /// turn `auto_resume` off, or the client will resume the session.
+    /// Sends `text` as a WebSocket text message (on QUIC: one stream frame),
+    /// verbatim (for tests of hostile input). A test that expects the server
+    /// to close the connection should turn `auto_resume` off, or the client
+    /// will resume the session.
     pub fn send_raw_text(&self, text: impl Into<String>) -> Result<(), ClientError> {
-        self.command(Command::Send(Message::text(text.into())))
+        let bytes = text.into().into_bytes().into();
+        self.command(Command::Send(Out { bytes, text: true }))
     }
 
-    /// Sends `bytes` as a WebSocket binary message, verbatim.
+    /// Sends `bytes` as a WebSocket binary message (on QUIC: one stream
+    /// frame), verbatim.
     pub fn send_raw_binary(&self, bytes: Vec<u8>) -> Result<(), ClientError> {
-        self.command(Command::Send(Message::Binary(bytes.into())))
+        let bytes = bytes.into();
+        self.command(Command::Send(Out { bytes, text: false }))
     }
 
-    /// Drops the TCP connection abruptly (a reset, no close frame), as a
-    /// network failure would; returns once the socket is gone. With
+    /// Sends `bytes` verbatim as one QUIC datagram when the session has a
+    /// QUIC path, else as a stream/WebSocket frame of the codec's kind (for
+    /// tests of hostile or flooding input). Counts as unreliable.
+    pub fn send_raw_datagram(&self, bytes: Vec<u8>) -> Result<(), ClientError> {
+        let text = !self.codec().is_binary();
+        let bytes = bytes.into();
+        self.command(Command::Unreliable(Out { bytes, text }))
+    }
+
+    /// Drops the connection abruptly (TCP: a reset, no close frame; QUIC: a
+    /// close with a non-zero code), as a network failure would; returns once the socket is gone. With
     /// `auto_resume` the client then reconnects and resumes
     /// ([`Event::Disconnected`], then [`Event::Resumed`]).
     pub async fn drop_transport(&self) -> Result<(), ClientError> {
@@ -572,11 +690,11 @@ mod tests {
     fn frames_use_the_codecs_message_kind() {
         let frame = ClientFrame::new(ListRooms::default()).with_rid("c-1");
         assert!(
-            matches!(encode(Codec::Json, &frame), Ok(Message::Text(t)) if t.as_str().contains("room.list"))
+            matches!(encode(Codec::Json, &frame), Ok(Out { bytes, text: true }) if bytes.windows(9).any(|w| w == b"room.list"))
         );
         assert!(matches!(
             encode(Codec::MsgPack, &frame),
-            Ok(Message::Binary(_))
+            Ok(Out { text: false, .. })
         ));
     }
 
@@ -598,6 +716,7 @@ mod tests {
             shared: Arc::new(Shared {
                 core: Mutex::new(Core::new(1, true)),
                 session: Mutex::new(SessionInfo::from(ok)),
+                datagrams: DatagramCounters::default(),
                 version,
             }),
             commands,

@@ -1,18 +1,20 @@
-//! The background task that owns the socket: reads and routes server frames,
-//! writes the handle's commands, pings, and reconnects to resume.
+//! The background task that owns the connection: reads and routes server
+//! frames and datagrams, writes the handle's commands (unreliable ones as
+//! datagrams when a QUIC path exists), pings, and reconnects to resume.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arbiter_protocol::{Codec, HandshakeOk, Limits, Ping, Rid};
-use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
-use tokio_tungstenite::tungstenite::Message;
 use tracing::{debug, warn};
 
-use super::conn::{self, Resume, Ws};
+use super::conn::{self, Resume};
+use super::link::{In, Link, Out};
+use super::quic::QuicLink;
 use super::{Reply, SessionInfo, Shared, encode};
 use crate::config::ClientConfig;
 use crate::core::Output;
@@ -23,9 +25,15 @@ use crate::event::Event;
 #[derive(Debug)]
 pub(crate) enum Command {
     /// An encoded frame to write.
-    Send(Message),
+    Send(Out),
+    /// An encoded frame with unreliable intent: a datagram when a QUIC path
+    /// exists and it fits, else like `Send`.
+    Unreliable(Out),
     /// An encoded request frame; its rid is marked sent once written.
-    Request(Rid, Message),
+    Request(Rid, Out),
+    /// Make this attached QUIC connection the session's datagram path, then
+    /// acknowledge.
+    Attach(Box<QuicLink>, oneshot::Sender<()>),
     /// Close cleanly, then acknowledge.
     Close(oneshot::Sender<()>),
     /// Drop the TCP connection abruptly (no close frame), then acknowledge.
@@ -54,13 +62,16 @@ pub(crate) struct Task {
     pub(crate) version: watch::Sender<u64>,
     /// Commands received while reconnecting, written once connected.
     pub(crate) backlog: VecDeque<Command>,
+    /// A QUIC connection attached to a WebSocket session (its datagrams).
+    pub(crate) attachment: Option<Box<QuicLink>>,
 }
 
 impl Task {
-    /// Serves `ws`, then every resumed connection, until closed or resume fails.
-    pub(crate) async fn run(mut self, mut ws: Ws) {
+    /// Serves `link`, then every resumed connection, until closed or resume
+    /// fails.
+    pub(crate) async fn run(mut self, mut link: Link) {
         loop {
-            let reason = match self.serve(ws).await {
+            let reason = match self.serve(link).await {
                 End::Closed => break,
                 End::Lost(reason) => reason,
                 End::Dropped(ack) => {
@@ -77,9 +88,12 @@ impl Task {
                 break;
             }
             match self.reconnect().await {
-                Some(next) => ws = next,
+                Some(next) => link = next,
                 None => break,
             }
+        }
+        if let Some(mut attachment) = self.attachment.take() {
+            attachment.close().await;
         }
         let mut out = Vec::new();
         self.shared.core().close(&mut out);
@@ -87,7 +101,7 @@ impl Task {
     }
 
     /// Drives one connection until it ends.
-    async fn serve(&mut self, mut ws: Ws) -> End {
+    async fn serve(&mut self, mut link: Link) -> End {
         let heartbeat_ms = self.shared.session().heartbeat_ms;
         let mut ping = self.config.heartbeat.interval(heartbeat_ms).map(|every| {
             let mut ping = tokio::time::interval_at(Instant::now() + every, every);
@@ -95,28 +109,33 @@ impl Task {
             ping
         });
         while let Some(command) = self.backlog.pop_front() {
-            if let Some(end) = self.command(&mut ws, command).await {
+            if let Some(end) = self.command(&mut link, command).await {
                 return end;
             }
         }
-        if let Err(e) = ws.flush().await {
-            return End::Lost(e.to_string());
+        if let Err(e) = link.flush().await {
+            return End::Lost(e);
         }
         loop {
+            let binary = self.codec().is_binary();
             let end = tokio::select! {
-                incoming = ws.next() => match incoming {
-                    Some(Ok(message)) => self.incoming(&mut ws, message).await,
-                    Some(Err(e)) => Some(End::Lost(e.to_string())),
-                    None => Some(End::Lost("the server closed the connection".into())),
+                incoming = link.next(binary) => self.incoming(&mut link, incoming).await,
+                datagram = attached_datagram(self.attachment.as_deref()) => match datagram {
+                    Ok(bytes) => self.incoming(&mut link, In::Datagram(bytes)).await,
+                    Err(e) => {
+                        debug!(error = %e, "the attached QUIC connection closed");
+                        self.attachment = None;
+                        None
+                    }
                 },
                 command = self.commands.recv() => match command {
-                    Some(command) => self.commands_batch(&mut ws, command).await,
+                    Some(command) => self.commands_batch(&mut link, command).await,
                     None => {
-                        close_cleanly(&mut ws).await;
+                        link.close_cleanly().await;
                         Some(End::Closed)
                     }
                 },
-                () = tick(&mut ping) => self.ping(&mut ws).await,
+                () = tick(&mut ping) => self.ping(&mut link).await,
             };
             if let Some(end) = end {
                 return end;
@@ -126,11 +145,11 @@ impl Task {
 
     /// Writes `first` and up to [`WRITE_BATCH`] more queued commands, then
     /// flushes once.
-    async fn commands_batch(&mut self, ws: &mut Ws, first: Command) -> Option<End> {
+    async fn commands_batch(&mut self, link: &mut Link, first: Command) -> Option<End> {
         let mut next = Some(first);
         let mut written = 0;
         while let Some(command) = next.take() {
-            if let Some(end) = self.command(ws, command).await {
+            if let Some(end) = self.command(link, command).await {
                 return Some(end);
             }
             written += 1;
@@ -138,36 +157,78 @@ impl Task {
                 next = self.commands.try_recv().ok();
             }
         }
-        ws.flush().await.err().map(|e| End::Lost(e.to_string()))
+        link.flush().await.err().map(End::Lost)
     }
 
     /// Handles one command (writes are fed, not flushed).
-    async fn command(&mut self, ws: &mut Ws, command: Command) -> Option<End> {
+    async fn command(&mut self, link: &mut Link, command: Command) -> Option<End> {
         let fed = match command {
-            Command::Send(message) => ws.feed(message).await,
-            Command::Request(rid, message) => {
+            Command::Send(out) => link.feed(out).await,
+            Command::Unreliable(out) => match self.try_datagram(link, out) {
+                None => Ok(()),
+                Some(out) => link.feed(out).await,
+            },
+            Command::Request(rid, out) => {
                 // Marked first: if the write fails midway, the server may have
                 // read it, so the outcome is unknown (ConnectionLost).
                 self.shared.core().mark_sent(&rid);
-                ws.feed(message).await
+                link.feed(out).await
+            }
+            Command::Attach(attachment, ack) => {
+                if let Some(mut old) = self.attachment.replace(attachment) {
+                    old.close().await;
+                }
+                let _ = ack.send(());
+                Ok(())
             }
             Command::Close(ack) => {
-                close_cleanly(ws).await;
+                link.close_cleanly().await;
                 let _ = ack.send(());
                 return Some(End::Closed);
             }
             Command::DropTransport(ack) => {
-                // RST instead of FIN: as abrupt as a network failure.
-                if let Err(e) = ws.get_ref().set_zero_linger() {
-                    debug!(error = %e, "SO_LINGER not set; the drop will be a FIN");
-                }
+                link.drop_abruptly();
                 return Some(End::Dropped(ack));
             }
         };
-        fed.err().map(|e| End::Lost(e.to_string()))
+        fed.err().map(End::Lost)
     }
 
-    async fn ping(&mut self, ws: &mut Ws) -> Option<End> {
+    /// Sends `out` as a datagram when the session has a datagram path and it
+    /// fits; gives it back to go over the reliable path otherwise.
+    fn try_datagram(&self, link: &Link, out: Out) -> Option<Out> {
+        let stats = &self.shared.datagrams;
+        let conn = link
+            .datagrams()
+            .or_else(|| self.attachment.as_ref().map(|a| &a.conn));
+        let fits = |c: &&quinn::Connection| {
+            c.max_datagram_size()
+                .is_some_and(|max| out.bytes.len() <= max)
+        };
+        let Some(conn) = conn.filter(fits) else {
+            stats.over_stream.fetch_add(1, Relaxed);
+            return Some(out);
+        };
+        let n = stats.attempts.fetch_add(1, Relaxed) + 1;
+        let every = u64::from(self.config.datagram_drop_every);
+        if every > 0 && n.is_multiple_of(every) {
+            stats.dropped.fetch_add(1, Relaxed);
+            return None;
+        }
+        match conn.send_datagram(out.bytes.clone()) {
+            Ok(()) => {
+                stats.sent.fetch_add(1, Relaxed);
+                None
+            }
+            Err(e) => {
+                debug!(error = %e, "datagram not sent; using the reliable path");
+                stats.over_stream.fetch_add(1, Relaxed);
+                Some(out)
+            }
+        }
+    }
+
+    async fn ping(&mut self, link: &mut Link) -> Option<End> {
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
@@ -175,11 +236,12 @@ impl Task {
             ts: Some(now_ms.into()),
         });
         match encode(self.codec(), &ping) {
-            Ok(message) => ws
-                .send(message)
-                .await
-                .err()
-                .map(|e| End::Lost(e.to_string())),
+            Ok(out) => {
+                if let Err(e) = link.feed(out).await {
+                    return Some(End::Lost(e));
+                }
+                link.flush().await.err().map(End::Lost)
+            }
             Err(e) => {
                 warn!(error = %e, "cannot encode ping");
                 None
@@ -191,28 +253,25 @@ impl Task {
         self.shared.session().codec
     }
 
-    /// Decodes and routes one WebSocket message.
-    async fn incoming(&mut self, ws: &mut Ws, message: Message) -> Option<End> {
+    /// Decodes and routes one received frame or datagram.
+    async fn incoming(&mut self, link: &mut Link, incoming: In) -> Option<End> {
         let codec = self.codec();
-        let decoded = match &message {
-            Message::Text(text) if codec == Codec::Json => {
-                Codec::Json.decode_server(text.as_bytes(), &Limits::for_server_frames())
+        let limits = Limits::for_server_frames();
+        let decoded = match incoming {
+            In::Frame(bytes, text) if text == (codec == Codec::Json) => {
+                codec.decode_server(&bytes, &limits)
             }
-            Message::Binary(bytes) if codec == Codec::MsgPack => {
-                Codec::MsgPack.decode_server(bytes, &Limits::for_server_frames())
-            }
-            Message::Text(_) | Message::Binary(_) => {
+            In::Frame(..) => {
                 let reason = format!("a frame of the wrong WebSocket kind for codec {codec}");
                 self.event(Event::InvalidFrame { reason });
                 return None;
             }
-            Message::Close(close) => {
-                let why = close
-                    .as_ref()
-                    .map_or_else(String::new, |c| format!(": {} {}", c.code, c.reason));
-                return Some(End::Lost(format!("the server closed the connection{why}")));
+            In::Datagram(bytes) => {
+                self.shared.datagrams.received.fetch_add(1, Relaxed);
+                codec.decode_server(&bytes, &limits)
             }
-            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return None,
+            In::Nothing => return None,
+            In::Lost(reason) => return Some(End::Lost(reason)),
         };
         let frame = match decoded {
             Ok(frame) => frame,
@@ -238,9 +297,9 @@ impl Task {
         for output in out {
             match output {
                 Output::Send(frame) => match encode(codec, &frame) {
-                    Ok(message) => {
-                        if let Err(e) = ws.feed(message).await {
-                            return Some(End::Lost(e.to_string()));
+                    Ok(out) => {
+                        if let Err(e) = link.feed(out).await {
+                            return Some(End::Lost(e));
                         }
                         fed = true;
                     }
@@ -252,8 +311,8 @@ impl Task {
                 }
             }
         }
-        if fed && let Err(e) = ws.flush().await {
-            return Some(End::Lost(e.to_string()));
+        if fed && let Err(e) = link.flush().await {
+            return Some(End::Lost(e));
         }
         None
     }
@@ -278,7 +337,7 @@ impl Task {
 
     /// Reconnects and resumes within `resume_window`, with exponential backoff.
     /// `None`: closed meanwhile, or resume failed (reported as an event).
-    async fn reconnect(&mut self) -> Option<Ws> {
+    async fn reconnect(&mut self) -> Option<Link> {
         let deadline = Instant::now() + self.config.resume_window;
         let mut delay = Duration::from_millis(50);
         loop {
@@ -296,9 +355,9 @@ impl Task {
                 }
             };
             let error = match self.while_reconnecting(attempt).await? {
-                Ok((ws, ok)) => {
+                Ok((link, ok)) => {
                     self.adopt(ok);
-                    return Some(ws);
+                    return Some(link);
                 }
                 Err(e) => e,
             };
@@ -337,6 +396,10 @@ impl Task {
                     Some(Command::DropTransport(ack)) => {
                         let _ = ack.send(());
                     }
+                    Some(Command::Attach(attachment, ack)) => {
+                        self.attachment = Some(attachment);
+                        let _ = ack.send(());
+                    }
                     Some(other) => self.backlog.push_back(other),
                 },
             }
@@ -372,24 +435,10 @@ async fn tick(interval: &mut Option<Interval>) {
     }
 }
 
-/// Sends a close frame and waits (briefly) for the server's.
-async fn close_cleanly(ws: &mut Ws) {
-    if let Err(e) = ws.close(None).await {
-        debug!(error = %e, "close frame not sent");
-        return;
-    }
-    // Read until the server's close frame; the TCP close is the server's to do.
-    let drain = async {
-        while let Some(Ok(message)) = ws.next().await {
-            if message.is_close() {
-                break;
-            }
-        }
-    };
-    if tokio::time::timeout(Duration::from_secs(2), drain)
-        .await
-        .is_err()
-    {
-        debug!("the server did not answer the close frame");
+/// The next datagram of the attached QUIC connection, or never.
+async fn attached_datagram(attachment: Option<&QuicLink>) -> std::io::Result<bytes::Bytes> {
+    match attachment {
+        Some(quic) => quic.next_datagram().await,
+        None => std::future::pending().await,
     }
 }
