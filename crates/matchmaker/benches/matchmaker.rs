@@ -8,7 +8,9 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use arbiter_matchmaker::{EnqueueRequest, Event, Matchmaker};
+use arbiter_matchmaker::{
+    EnqueueRequest, Event, InMemoryBackend, Matchmaker, MatchmakerConfig, QueueRules,
+};
 use arbiter_protocol::SessionId;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::json;
@@ -110,7 +112,14 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("matchmaker_steady");
     group.sample_size(20);
     group.measurement_time(Duration::from_secs(3));
-    let mut mm = Matchmaker::default();
+    let config = MatchmakerConfig {
+        default_rules: QueueRules {
+            ticket_ttl: Duration::from_secs(10 * 86_400),
+            ..QueueRules::default()
+        },
+        ..MatchmakerConfig::default()
+    };
+    let mut mm = Matchmaker::new(config, InMemoryBackend::new());
     let stray = |i: u64| EnqueueRequest {
         project: "bench".into(),
         session: SessionId::new(format!("s_{i}")).expect("valid id"),
@@ -127,10 +136,14 @@ fn bench(c: &mut Criterion) {
     }
     assert!(mm.poll(t0).is_empty());
     let newcomer = stray(1_000_000);
+    // Each step is past the 50 ms batching interval, so every poll examines
+    // the queue (tickets live 10 days here, so none expires meanwhile).
+    let mut now = t0;
     group.bench_function("enqueue_and_poll_2500_queued", |b| {
         b.iter(|| {
-            mm.enqueue(newcomer.clone(), t0).expect("valid request");
-            black_box(mm.poll(t0));
+            now += Duration::from_millis(60);
+            mm.enqueue(newcomer.clone(), now).expect("valid request");
+            black_box(mm.poll(now));
             mm.dequeue("bench", &newcomer.session, None)
         })
     });

@@ -132,6 +132,11 @@ pub struct Taken {
 /// stale: the matcher computes matches from a read and commits each with
 /// `take`, which fails with [`TakeError::Conflict`] when the read is out of
 /// date, so a stale read never double-books a session.
+///
+/// A `Matchmaker` examines a queue when its own calls changed it (or one of
+/// its deadlines came). With a store shared by several nodes, a node must
+/// also learn of the others' changes (e.g. Redis keyspace notifications) and
+/// poll; that wiring belongs to the shared backend when it is written.
 pub trait Backend {
     /// Stores a new ticket, after checking that the session has no ticket for
     /// the same project and room type, that its id is free, and for a party

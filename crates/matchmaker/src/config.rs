@@ -79,12 +79,28 @@ fn sanitize(x: f64) -> f64 {
 }
 
 /// The matchmaker's configuration: rules per room type, with a default.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MatchmakerConfig {
     /// Rules for every room type not listed in [`MatchmakerConfig::rules`].
     pub default_rules: QueueRules,
     /// Rules by room type.
     pub rules: HashMap<String, QueueRules>,
+    /// The shortest time between two examinations of one queue. Examining a
+    /// queue reads it whole, so this bounds the work a busy queue costs
+    /// (input arriving faster is batched), at the price of a match forming
+    /// up to this much later. `Duration::ZERO` examines on every poll.
+    pub min_eval_interval: Duration,
+}
+
+impl Default for MatchmakerConfig {
+    /// Default rules for every room type; queues examined at most every 50 ms.
+    fn default() -> Self {
+        MatchmakerConfig {
+            default_rules: QueueRules::default(),
+            rules: HashMap::new(),
+            min_eval_interval: Duration::from_millis(50),
+        }
+    }
 }
 
 impl MatchmakerConfig {

@@ -27,7 +27,10 @@
 //! window. A party is one unit and always lands in one match. The oldest unit
 //! anchors a match and takes the oldest units that fit; a unit that cannot
 //! complete a match keeps its place. When a session is matched, its tickets
-//! for other room types are withdrawn. See `docs/matchmaking.md`.
+//! for other room types are withdrawn. A party is held back for
+//! [`QueueRules::party_settle`] after its newest member joined, and a queue
+//! is examined at most every [`MatchmakerConfig::min_eval_interval`] (input
+//! arriving faster is batched). See `docs/matchmaking.md`.
 //!
 //! Storage sits behind the [`Backend`] trait ([`InMemoryBackend`] by
 //! default) whose multi-ticket changes are atomic, so that a shared store can

@@ -65,6 +65,26 @@ struct QueueState {
     dirty: bool,
     /// When widening windows could next let it form a match.
     wake: Option<Instant>,
+    /// When it was last examined.
+    last_eval: Option<Instant>,
+}
+
+impl QueueState {
+    /// The earliest instant the queue may be examined again.
+    fn not_before(&self, interval: Duration) -> Option<Instant> {
+        self.last_eval.and_then(|t| t.checked_add(interval))
+    }
+
+    /// When the queue next wants an examination, given the latest `now` seen.
+    fn deadline(&self, interval: Duration, last_now: Option<Instant>) -> Option<Instant> {
+        let want = if self.dirty { last_now } else { self.wake }?;
+        Some(self.not_before(interval).map_or(want, |nb| nb.max(want)))
+    }
+
+    fn is_due(&self, interval: Duration, now: Instant) -> bool {
+        let wants = self.dirty || self.wake.is_some_and(|w| w <= now);
+        wants && self.not_before(interval).is_none_or(|nb| nb <= now)
+    }
 }
 
 /// The matchmaker: queues of tickets and the rules that match them. Sans-IO:
@@ -218,11 +238,12 @@ impl<B: Backend> Matchmaker<B> {
             self.mark_dirty(t.key);
         }
         let mut conflicts = Vec::new();
+        let interval = self.config.min_eval_interval;
         loop {
             let mut due: Vec<QueueKey> = self
                 .queues
                 .iter()
-                .filter(|(_, s)| s.dirty || s.wake.is_some_and(|w| w <= now))
+                .filter(|(_, s)| s.is_due(interval, now))
                 .map(|(k, _)| k.clone())
                 .collect();
             if due.is_empty() {
@@ -237,8 +258,7 @@ impl<B: Backend> Matchmaker<B> {
             self.mark_dirty(key);
         }
         let backend = &self.backend;
-        self.queues
-            .retain(|k, s| s.dirty || backend.queue_len(k) > 0);
+        self.queues.retain(|k, _| backend.queue_len(k) > 0);
         events
     }
 
@@ -290,6 +310,7 @@ impl<B: Backend> Matchmaker<B> {
             .collect();
         let state = self.queues.entry(key.clone()).or_default();
         state.dirty = false;
+        state.last_eval = Some(now);
         state.wake = match (next_wake(&rest, &rules, now), settle_wake) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -301,14 +322,10 @@ impl<B: Backend> Matchmaker<B> {
     /// or (at or before the latest `now` seen) pending input to evaluate.
     pub fn next_deadline(&self) -> Option<Instant> {
         let mut best = self.backend.next_expiry();
-        let mut consider = |t: Instant| best = Some(best.map_or(t, |b: Instant| b.min(t)));
+        let interval = self.config.min_eval_interval;
         for s in self.queues.values() {
-            if s.dirty {
-                if let Some(t) = self.last_now {
-                    consider(t);
-                }
-            } else if let Some(w) = s.wake {
-                consider(w);
+            if let Some(t) = s.deadline(interval, self.last_now) {
+                best = Some(best.map_or(t, |b| b.min(t)));
             }
         }
         best

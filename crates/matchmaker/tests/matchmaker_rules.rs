@@ -46,13 +46,23 @@ fn sessions(m: &Match) -> Vec<&str> {
     m.participants.iter().map(|(s, _)| s.as_str()).collect()
 }
 
+/// A matchmaker that examines queues on every poll (no batching interval),
+/// so that each test sees the rules alone.
+fn exact() -> Matchmaker {
+    let config = MatchmakerConfig {
+        min_eval_interval: Duration::ZERO,
+        ..MatchmakerConfig::default()
+    };
+    Matchmaker::new(config, InMemoryBackend::new())
+}
+
 fn secs(t0: Instant, s: f64) -> Instant {
     t0 + Duration::from_secs_f64(s)
 }
 
 #[test]
 fn oldest_tickets_are_matched_first() {
-    let mut mm = Matchmaker::default();
+    let mut mm = exact();
     let t0 = Instant::now();
     for (i, s) in ["s_a", "s_b", "s_c"].into_iter().enumerate() {
         mm.enqueue(req(s, "duel", 2, json!({})), secs(t0, i as f64))
@@ -76,7 +86,7 @@ fn oldest_tickets_are_matched_first() {
 
 #[test]
 fn the_oldest_compatible_ticket_wins_over_a_closer_younger_one() {
-    let mut mm = Matchmaker::default();
+    let mut mm = exact();
     let t0 = Instant::now();
     for (s, skill) in [("s_a", 1000), ("s_b", 1090), ("s_c", 1001), ("s_d", 2000)] {
         mm.enqueue(req(s, "duel", 2, json!({ "skill": skill })), t0)
@@ -92,7 +102,7 @@ fn the_oldest_compatible_ticket_wins_over_a_closer_younger_one() {
 
 #[test]
 fn skill_windows_widen_with_waiting_time() {
-    let mut mm = Matchmaker::default();
+    let mut mm = exact();
     let t0 = Instant::now();
     mm.enqueue(req("s_a", "duel", 2, json!({ "skill": 1000 })), t0)
         .expect("queued");
@@ -115,6 +125,7 @@ fn windows_widen_at_the_rate_of_their_room_type() {
     };
     let config = MatchmakerConfig {
         rules: HashMap::from([("fast".to_string(), fast)]),
+        min_eval_interval: Duration::ZERO,
         ..MatchmakerConfig::default()
     };
     let mut mm = Matchmaker::new(config, InMemoryBackend::new());
@@ -136,7 +147,7 @@ fn windows_widen_at_the_rate_of_their_room_type() {
 
 #[test]
 fn string_properties_need_the_same_keys_and_values() {
-    let mut mm = Matchmaker::default();
+    let mut mm = exact();
     let t0 = Instant::now();
     let cases = [
         ("s_a", json!({ "region": "eu" })),
@@ -169,7 +180,7 @@ fn string_properties_need_the_same_keys_and_values() {
 
 #[test]
 fn a_party_lands_whole_in_one_match() {
-    let mut mm = Matchmaker::default();
+    let mut mm = exact();
     let t0 = Instant::now();
     mm.enqueue(party("s_p1", 4, "friends"), t0).expect("queued");
     for s in ["s_a", "s_b", "s_c"] {
@@ -196,7 +207,7 @@ fn a_party_lands_whole_in_one_match() {
 
 #[test]
 fn a_party_is_never_split() {
-    let mut mm = Matchmaker::default();
+    let mut mm = exact();
     let t0 = Instant::now();
     for (s, p) in [
         ("s_p1", "red"),
@@ -220,7 +231,7 @@ fn a_party_is_never_split() {
 
 #[test]
 fn a_party_larger_than_the_match_is_rejected() {
-    let mut mm = Matchmaker::default();
+    let mut mm = exact();
     let t0 = Instant::now();
     mm.enqueue(party("s_p1", 2, "trio"), t0).expect("queued");
     mm.enqueue(party("s_p2", 2, "trio"), t0).expect("queued");
@@ -239,7 +250,7 @@ fn a_party_larger_than_the_match_is_rejected() {
 
 #[test]
 fn a_party_with_a_paused_member_waits() {
-    let mut mm = Matchmaker::default();
+    let mut mm = exact();
     let t0 = Instant::now();
     mm.enqueue(party("s_p1", 2, "duo"), t0).expect("queued");
     mm.enqueue(party("s_p2", 2, "duo"), t0).expect("queued");
@@ -251,7 +262,7 @@ fn a_party_with_a_paused_member_waits() {
 
 #[test]
 fn a_session_queued_for_two_room_types_is_matched_once() {
-    let mut mm = Matchmaker::default();
+    let mut mm = exact();
     let t0 = Instant::now();
     mm.enqueue(req("s_a", "duel", 2, json!({})), t0)
         .expect("queued");
@@ -279,7 +290,7 @@ fn a_session_queued_for_two_room_types_is_matched_once() {
 
 #[test]
 fn a_paused_ticket_keeps_its_place() {
-    let mut mm = Matchmaker::default();
+    let mut mm = exact();
     let t0 = Instant::now();
     let a = mm
         .enqueue(req("s_a", "duel", 2, json!({})), t0)
@@ -304,7 +315,7 @@ fn a_paused_ticket_keeps_its_place() {
 
 #[test]
 fn removed_sessions_lose_their_tickets() {
-    let mut mm = Matchmaker::default();
+    let mut mm = exact();
     let t0 = Instant::now();
     mm.enqueue(req("s_a", "duel", 2, json!({})), t0)
         .expect("queued");
@@ -321,7 +332,7 @@ fn removed_sessions_lose_their_tickets() {
 
 #[test]
 fn tickets_time_out_after_their_ttl() {
-    let mut mm = Matchmaker::default();
+    let mut mm = exact();
     let t0 = Instant::now();
     let a = mm
         .enqueue(req("s_a", "duel", 2, json!({ "region": "eu" })), t0)
@@ -358,7 +369,7 @@ fn tickets_time_out_after_their_ttl() {
 
 #[test]
 fn dequeue_counts_what_it_removed() {
-    let mut mm = Matchmaker::default();
+    let mut mm = exact();
     let t0 = Instant::now();
     mm.enqueue(req("s_a", "duel", 2, json!({})), t0)
         .expect("queued");
@@ -378,7 +389,7 @@ fn dequeue_counts_what_it_removed() {
 
 #[test]
 fn invalid_requests_carry_their_code_and_a_reason() {
-    let mut mm = Matchmaker::default();
+    let mut mm = exact();
     let t0 = Instant::now();
     let mut too_big = req("s_a", "duel", 17, json!({}));
     too_big.max_clients = Some(16);
@@ -406,6 +417,22 @@ fn invalid_requests_carry_their_code_and_a_reason() {
     mm.enqueue(req("s_a", "ffa", 2, json!({})), t0)
         .expect("another room type is fine");
     assert_eq!(mm.queue_len("demo", "duel"), 1);
+}
+
+#[test]
+fn a_busy_queue_is_examined_at_most_every_interval() {
+    let mut mm = Matchmaker::default();
+    let t0 = Instant::now();
+    mm.enqueue(req("s_a", "duel", 2, json!({})), t0)
+        .expect("queued");
+    assert!(mm.poll(t0).is_empty());
+    mm.enqueue(req("s_b", "duel", 2, json!({})), secs(t0, 0.01))
+        .expect("queued");
+    // Examined 10 ms ago: the new ticket waits for the 50 ms interval.
+    assert!(mm.poll(secs(t0, 0.01)).is_empty());
+    assert_eq!(mm.next_deadline(), Some(secs(t0, 0.05)));
+    let events = mm.poll(secs(t0, 0.05));
+    assert_eq!(sessions(matches(&events)[0]), ["s_a", "s_b"]);
 }
 
 mod prop {
@@ -456,9 +483,12 @@ mod prop {
 
     proptest! {
         #[test]
-        fn matches_are_full_compatible_and_never_double_book(ops in proptest::collection::vec(op(), 1..120)) {
+        fn matches_are_full_compatible_and_never_double_book(
+            ops in proptest::collection::vec(op(), 1..120),
+            batched in any::<bool>(),
+        ) {
             let rules = QueueRules::default();
-            let mut mm = Matchmaker::default();
+            let mut mm = if batched { Matchmaker::default() } else { exact() };
             let t0 = Instant::now();
             let mut now = t0;
             let mut queued: HashMap<TicketId, Queued> = HashMap::new();
