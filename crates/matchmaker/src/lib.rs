@@ -83,7 +83,7 @@ mod ticket;
 pub use backend::{Backend, InsertError, TakeError, Taken, Unit, UnitMember};
 pub use config::{MatchmakerConfig, QueueRules};
 pub use error::MatchmakerError;
-pub use matchmaker::{Event, Match, Matchmaker};
+pub use matchmaker::{Backfill, Event, Match, Matchmaker};
 pub use memory::InMemoryBackend;
 pub use ticket::{
     EnqueueRequest, MAX_MATCH_SIZE, MAX_NAME_LEN, MAX_PROPERTIES, MAX_PROPERTY_KEY_LEN,

@@ -40,6 +40,23 @@ pub struct Match {
     pub withdrawn: Vec<Ticket>,
 }
 
+/// Seats to fill in a live matched room (see [`Matchmaker::backfill`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Backfill {
+    /// The room's project.
+    pub project: Arc<str>,
+    /// Its room type.
+    pub room_type: String,
+    /// Its match's size.
+    pub size: u32,
+    /// Its match's string properties.
+    pub properties: BTreeMap<String, String>,
+    /// Its match's mean skill, if any.
+    pub skill: Option<f64>,
+    /// Free seats.
+    pub free: u32,
+}
+
 /// What [`Matchmaker::poll`] reports.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
@@ -329,6 +346,68 @@ impl<B: Backend> Matchmaker<B> {
             }
         }
         best
+    }
+
+    /// Backfill (issue 7): `free` seats opened in a live matched room of
+    /// `room_type` whose match had `size` players, these string `properties`
+    /// and mean `skill`. Takes the oldest active units of that queue that fit
+    /// in the seats (a party only whole) and, when both sides have a skill,
+    /// within the unit's window of the room's skill. Atomic like a match: the
+    /// taken sessions' other tickets are withdrawn. Returns each taken
+    /// participant with its ticket and waiting time, oldest first.
+    pub fn backfill(
+        &mut self,
+        fill: &Backfill,
+        now: Instant,
+    ) -> Vec<(SessionId, TicketId, Duration)> {
+        if fill.free == 0 {
+            return Vec::new();
+        }
+        self.see(now);
+        let key = QueueKey {
+            project: fill.project.clone(),
+            room_type: Arc::from(fill.room_type.as_str()),
+            size: fill.size,
+            properties: Arc::new(fill.properties.clone()),
+        };
+        let rules = self.config.rules_for(&fill.room_type).clone();
+        let mut ids = Vec::new();
+        let mut seats = 0u32;
+        for unit in self.backend.active_units(&key) {
+            if seats + unit.len() > fill.free {
+                continue;
+            }
+            if let (Some(room), Some(theirs)) = (fill.skill, unit.skill()) {
+                let waited = unit
+                    .since()
+                    .map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
+                if (room - theirs).abs() > rules.window(waited) {
+                    continue;
+                }
+            }
+            seats += unit.len();
+            ids.extend(unit.members.iter().map(|m| m.ticket.clone()));
+            if seats == fill.free {
+                break;
+            }
+        }
+        if ids.is_empty() {
+            return Vec::new();
+        }
+        match self.backend.take(&ids) {
+            Ok(taken) => {
+                self.mark_dirty(key);
+                taken
+                    .tickets
+                    .into_iter()
+                    .map(|t| {
+                        let waited = now.saturating_duration_since(t.enqueued_at);
+                        (t.session, t.id, waited)
+                    })
+                    .collect()
+            }
+            Err(_) => Vec::new(),
+        }
     }
 
     /// Tickets queued (paused ones included) for one project and room type.

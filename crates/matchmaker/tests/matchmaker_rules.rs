@@ -614,3 +614,48 @@ mod prop {
         Ok(())
     }
 }
+
+#[test]
+fn backfill_takes_the_oldest_fitting_units_of_the_rooms_queue() {
+    let mut mm = exact();
+    let t0 = Instant::now();
+    mm.enqueue(req("us-1", "arena", 4, json!({ "region": "us" })), t0)
+        .unwrap();
+    mm.enqueue(party("p-1", 4, "duo"), t0).unwrap();
+    mm.enqueue(party("p-2", 4, "duo"), t0).unwrap();
+    mm.enqueue(
+        req("eu-1", "arena", 4, json!({ "region": "eu" })),
+        secs(t0, 1.0),
+    )
+    .unwrap();
+    mm.enqueue(
+        req("eu-2", "arena", 4, json!({ "region": "eu" })),
+        secs(t0, 2.0),
+    )
+    .unwrap();
+    let fill = |props: &[(&str, &str)], free| arbiter_matchmaker::Backfill {
+        project: "demo".into(),
+        room_type: "arena".into(),
+        size: 4,
+        properties: props
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        skill: None,
+        free,
+    };
+    // One eu seat: the oldest eu ticket, nobody else.
+    let taken = mm.backfill(&fill(&[("region", "eu")], 1), secs(t0, 3.0));
+    let who: Vec<&str> = taken.iter().map(|(s, _, _)| s.as_str()).collect();
+    assert_eq!(who, ["eu-1"]);
+    assert_eq!(taken[0].2, Duration::from_secs(2));
+    // A party of two never takes a single seat, and is taken whole into two.
+    assert!(mm.backfill(&fill(&[], 1), secs(t0, 3.0)).is_empty());
+    let taken = mm.backfill(&fill(&[], 2), secs(t0, 3.0));
+    let mut who: Vec<&str> = taken.iter().map(|(s, _, _)| s.as_str()).collect();
+    who.sort_unstable();
+    assert_eq!(who, ["p-1", "p-2"]);
+    // Taken tickets left the queue.
+    assert_eq!(mm.dequeue("demo", &sid("eu-1"), None), 0);
+    assert_eq!(mm.dequeue("demo", &sid("eu-2"), None), 1);
+}

@@ -88,6 +88,19 @@ impl Matchmaking {
         self.wake.notify_one();
     }
 
+    /// Fills `fill.free` seats of a live matched room from its queue; see
+    /// [`Matchmaker::backfill`].
+    pub(crate) fn backfill(
+        &self,
+        fill: &arbiter_matchmaker::Backfill,
+    ) -> Vec<(
+        arbiter_protocol::SessionId,
+        arbiter_protocol::TicketId,
+        Duration,
+    )> {
+        self.lock().backfill(fill, Instant::now())
+    }
+
     /// The session ended: its tickets go.
     pub(crate) fn remove(&self, session: &Session) {
         if self.lock().remove_session(&session.id) > 0 {

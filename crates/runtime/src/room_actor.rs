@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use arbiter_matchmaker::Backfill;
 use arbiter_protocol::{
     Checksum, ErrorCode, Rid, RoomId, RpcResponse, Seq, ServerFrame, ServerMessage, SessionId,
 };
@@ -103,6 +104,38 @@ struct Actor {
     facts: Arc<RoomFacts>,
     room: Room<PluginLogic>,
     links: HashMap<SessionId, Link>,
+    /// For a matched room whose plugin asked for backfill: its match, to
+    /// refill freed seats from the same queue.
+    backfill: Option<Backfill>,
+}
+
+/// The backfill template of a room created by a match (`options.match`) whose
+/// plugin set `backfill`.
+fn backfill_of(
+    project: &Arc<str>,
+    room_type: &str,
+    options: &Value,
+    wanted: bool,
+) -> Option<Backfill> {
+    let m = options.get("match").filter(|_| wanted)?;
+    let size = u32::try_from(m.get("size")?.as_u64()?).ok()?;
+    let properties = m
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|p| {
+            p.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(Backfill {
+        project: project.clone(),
+        room_type: room_type.to_owned(),
+        size,
+        properties,
+        skill: m.get("skill").and_then(Value::as_f64),
+        free: 0,
+    })
 }
 
 async fn run(
@@ -111,7 +144,7 @@ async fn run(
     mut rx: mpsc::Receiver<RoomCmd>,
     options: Value,
 ) {
-    let room = match create(&rt, &facts, options) {
+    let room = match create(&rt, &facts, options.clone()) {
         Ok(room) => room,
         Err(reason) => {
             tracing::warn!(room = %facts.id, room_type = %facts.room_type, %reason, "room creation failed");
@@ -125,11 +158,18 @@ async fn run(
         .rooms_created_total
         .with_label_values(&[&room_type])
         .inc();
+    let backfill = backfill_of(
+        &facts.project,
+        &room_type,
+        &options,
+        room.settings().backfill,
+    );
     let mut actor = Actor {
         rt: rt.clone(),
         facts: facts.clone(),
         room,
         links: HashMap::new(),
+        backfill,
     };
     actor.publish();
     let reason = actor.run(&mut rx).await;
@@ -384,6 +424,7 @@ impl Actor {
     fn dispatch(&mut self) {
         // Field-level borrows: the room's output buffer keeps its capacity.
         let (links, facts, rt) = (&mut self.links, &self.facts, &self.rt);
+        let mut seat_freed = false;
         for output in self.room.drain_output() {
             match output {
                 Output::Send {
@@ -427,11 +468,13 @@ impl Actor {
                         forget_room(&link.session, facts);
                     }
                     facts.release_seat();
+                    seat_freed = true;
                 }
                 Output::ReservationEnded { claimed, .. } => {
                     // The reservation held a seat; a claiming join holds its own.
                     facts.release_seat();
                     if !claimed {
+                        seat_freed = true;
                         rt.metrics
                             .reservations_expired_total
                             .with_label_values(&[&facts.room_type])
@@ -444,7 +487,55 @@ impl Actor {
                 Output::Closed { .. } => {}
             }
         }
+        if seat_freed && self.room.closed().is_none() {
+            self.refill();
+        }
         self.publish();
+    }
+
+    /// Backfill: offers the seats a matched room lost to its queue; each
+    /// session taken gets a reserved seat and `match.found`.
+    fn refill(&mut self) {
+        let Some(mut fill) = self.backfill.clone() else {
+            return;
+        };
+        let taken_seats = self.room.clients() + self.room.reserved();
+        fill.free = fill
+            .size
+            .saturating_sub(u32::try_from(taken_seats).unwrap_or(u32::MAX));
+        if fill.free == 0 {
+            return;
+        }
+        let taken = self.rt.matchmaking.backfill(&fill);
+        if taken.is_empty() {
+            return;
+        }
+        let ttl = u64::try_from(self.rt.config.reservation_ttl.as_millis()).unwrap_or(u64::MAX);
+        let expires_ms = unix_ms().saturating_add(ttl);
+        for (session, _, _) in &taken {
+            self.facts.take_seat();
+            self.room.reserve(session.clone(), expires_ms);
+        }
+        let mut participants: Vec<SessionId> = self.links.keys().cloned().collect();
+        participants.extend(taken.iter().map(|(s, _, _)| s.clone()));
+        let wait = self
+            .rt
+            .metrics
+            .matchmaking_wait_seconds
+            .with_label_values(&[&self.facts.room_type]);
+        for (session, ticket, waited) in taken {
+            wait.observe(waited.as_secs_f64());
+            let Some(s) = self.rt.sessions.get(&session) else {
+                continue;
+            };
+            s.send(ServerFrame::new(arbiter_protocol::MatchFound {
+                room: self.facts.id.clone(),
+                room_type: self.facts.room_type.clone(),
+                size: fill.size,
+                participants: participants.clone(),
+                ticket,
+            }));
+        }
     }
 
     fn publish(&self) {

@@ -206,3 +206,40 @@ async fn a_thousand_tickets_at_once_make_the_right_number_of_matches() {
             .contains("arbiter_matchmaking_matches_total{room_type=\"tictactoe\"} 500")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seat_freed_in_a_matched_arena_is_backfilled() {
+    let server = TestServer::start().await;
+    let mut a = server.client("demo").await;
+    let mut b = server.client("demo").await;
+    a.enqueue("arena", 2, None).await.unwrap();
+    b.enqueue("arena", 2, None).await.unwrap();
+    let m = found(&mut a).await;
+    found(&mut b).await;
+    a.join_or_create("arena", Some(m.room.as_str()), None)
+        .await
+        .unwrap();
+    b.join_or_create("arena", Some(m.room.as_str()), None)
+        .await
+        .unwrap();
+    // C queues for the same kind of match; B leaves: its seat goes to C.
+    let mut c = server.client("demo").await;
+    c.enqueue("arena", 2, None).await.unwrap();
+    b.leave(m.room.as_str()).await.unwrap();
+    let fc = found(&mut c).await;
+    assert_eq!(
+        fc.room, m.room,
+        "the freed seat is offered to the queued player"
+    );
+    assert!(fc.participants.contains(&a.session_id()));
+    c.join_or_create("arena", Some(fc.room.as_str()), None)
+        .await
+        .unwrap();
+    a.wait_for_state(
+        m.room.as_str(),
+        |s| s["players"].get(c.session_id().as_str()).is_some(),
+        T,
+    )
+    .await
+    .unwrap();
+}

@@ -1,7 +1,9 @@
 //! The `arena` reference room (PROTOCOL.md §11): players moving on a plane.
 //!
 //! - `max_clients` 8, or `options.max_clients` (an integer ≥ 1) of the request that
-//!   created the room; 20 ticks per second; `move` is declared unreliable.
+//!   created the room; 20 ticks per second; `move` is declared unreliable; a
+//!   room made by the matchmaker is backfilled (a freed seat goes to the next
+//!   compatible ticket).
 //! - State: `{ "players": { SESSION_ID: { "x": 0, "y": 0 } } }`; a player is added
 //!   at the origin on join and removed on leave.
 //! - `room.message` `move` `{ x, y }` sets the sender's position. Both must be
@@ -50,6 +52,7 @@ impl Room for Arena {
             max_clients,
             tick_rate: TICK_RATE,
             unreliable: vec!["move".to_owned()],
+            backfill: true,
             ..Settings::default()
         };
         Ok((Arena, settings))
