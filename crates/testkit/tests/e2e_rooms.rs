@@ -330,3 +330,39 @@ async fn metrics_and_admin_listing_reflect_activity() {
     assert_eq!(rooms[0].project, "demo");
     assert_eq!(rooms[0].clients, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_rooms_are_disposed_after_the_grace_period() {
+    let server = TestServer::start_with(|c| c.empty_room_grace = Duration::from_millis(100)).await;
+    let a = server.client("demo").await;
+    a.join_or_create("counter", Some("brief"), None)
+        .await
+        .unwrap();
+    a.send_message("brief", "inc", json!({})).unwrap();
+    a.wait_for_state("brief", |s| s["counter"] == 1, T)
+        .await
+        .unwrap();
+    a.leave("brief").await.unwrap();
+    // Bounded wait for the room to go (the grace period is 100 ms).
+    let mut gone = false;
+    for _ in 0..200 {
+        if server.runtime.rooms().is_empty() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(gone, "the empty room was disposed");
+    assert!(
+        server
+            .metrics_text()
+            .contains("arbiter_rooms_closed_total{reason=\"empty\",room_type=\"counter\"} 1")
+    );
+    // The same id makes a fresh room.
+    let joined = a
+        .join_or_create("counter", Some("brief"), None)
+        .await
+        .unwrap();
+    assert!(joined.created);
+    assert_eq!(a.state("brief").unwrap()["counter"], 0);
+}
