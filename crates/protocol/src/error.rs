@@ -94,8 +94,9 @@ pub struct EncodeError {
 }
 
 /// `s` cut to at most 64 bytes (on a character boundary), for echoing
-/// peer-controlled text in reasons without echoing a megabyte.
-pub(crate) fn snippet(s: &str) -> String {
+/// peer-controlled text in error reasons without echoing a megabyte. Shared
+/// by every crate that writes such reasons.
+pub fn snippet(s: &str) -> String {
     const MAX: usize = 64;
     if s.len() <= MAX {
         return s.to_owned();

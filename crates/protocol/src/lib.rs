@@ -114,7 +114,7 @@ pub use client::{
 };
 pub use codec::{Codec, UnknownCodec, negotiate};
 pub use envelope::PROTOCOL_VERSION;
-pub use error::{DecodeError, EncodeError};
+pub use error::{DecodeError, EncodeError, snippet};
 pub use error_code::{ErrorCode, UnknownErrorCode};
 pub use handshake::{Handshake, Opening, decode_handshake, decode_opening};
 pub use ids::{Checksum, InvalidId, MAX_ID_LEN, Rid, RoomId, Seq, SessionId, TicketId};

@@ -54,19 +54,7 @@ pub(crate) fn error_frame(code: ErrorCode, reason: String, rid: Option<Rid>) -> 
     ServerFrame::new(ErrorPayload { code, reason }).with_rid(rid)
 }
 
-/// `s` cut to at most 64 bytes on a character boundary, for echoing
-/// peer-controlled text in a reason.
-pub(crate) fn snippet(s: &str) -> String {
-    const MAX: usize = 64;
-    if s.len() <= MAX {
-        return s.to_owned();
-    }
-    let mut end = MAX;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
-}
+pub(crate) use arbiter_protocol::snippet;
 
 #[cfg(test)]
 mod tests {
