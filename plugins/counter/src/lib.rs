@@ -26,7 +26,8 @@
 
 #![deny(unsafe_code)]
 
-use arbiter_plugin_sdk::{Client, Ctx, RestoreInfo, Result, Room, Settings, export_room};
+use arbiter_plugin_sdk::{Client, Ctx, Data, RestoreInfo, Result, Room, Settings, export_room};
+use serde::de::{Deserialize, Deserializer, Error as _, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 
 /// Largest magnitude the counter may reach: 2^53 − 1, exact in every client.
@@ -51,6 +52,31 @@ impl Room for Counter {
 
     fn restore(_info: &RestoreInfo<'_>) -> Result<Self> {
         Ok(Counter)
+    }
+
+    /// The hot path: an `inc` whose data is a map with an integer `by` is read
+    /// straight from the encoded data; anything else (no `by`, a refused
+    /// value) goes through [`Room::message`], which applies every rule.
+    fn message_data(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        client: &Client,
+        kind: &str,
+        data: Data<'_>,
+    ) -> Result {
+        if kind == "inc"
+            && let Ok(Inc { by }) = data.decode()
+        {
+            let current: i64 = ctx.state().get_as(COUNTER)?;
+            return match add(current, by) {
+                Ok(next) => ctx.state().set(COUNTER, next),
+                Err(reason) => {
+                    ctx.send_error(&client.session_id, reason);
+                    Ok(())
+                }
+            };
+        }
+        self.message(ctx, client, kind, &data.to_value()?)
     }
 
     fn message(&mut self, ctx: &mut Ctx<'_>, client: &Client, kind: &str, data: &Value) -> Result {
@@ -88,6 +114,43 @@ fn parse_by(data: &Value) -> std::result::Result<i64, String> {
         Some(n) => Ok(n),
         None if by.is_u64() => Err(format!("`by` is too large: {by}")),
         None => Err(format!("`by` must be an integer, not {by}")),
+    }
+}
+
+/// An `inc` with an integer `by`, as encoded (a map only; a float, string or
+/// null `by` does not decode, and neither does a map without `by`).
+#[derive(Debug, PartialEq)]
+struct Inc {
+    by: i64,
+}
+
+impl<'de> Deserialize<'de> for Inc {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct IncVisitor;
+        impl<'de> Visitor<'de> for IncVisitor {
+            type Value = Inc;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object with an integer `by`")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Inc, A::Error> {
+                let mut by = None;
+                while let Some(key) = map.next_key::<&'de str>()? {
+                    if key == "by" {
+                        by = Some(map.next_value::<i64>()?);
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                by.map(|by| Inc { by })
+                    .ok_or_else(|| A::Error::custom("`inc` without `by`"))
+            }
+        }
+        deserializer.deserialize_map(IncVisitor)
     }
 }
 
