@@ -32,7 +32,9 @@
 //! is therefore reproducible from its inputs and its seed.
 
 mod hooks;
+mod rng;
 
+pub use rng::RoomRng;
 pub use hooks::{
     Client, CreateInput, DisposeInput, HookOutput, JoinInput, LeaveInput, MessageInput, OutMessage,
     RestoreInput, Settings, Target, TickInput,

@@ -13,7 +13,7 @@ use crate::budget::BudgetClock;
 use crate::config::{HostConfig, LogLimits};
 use crate::error::{PluginError, boxed};
 use crate::limits::RoomLimiter;
-use crate::rng::RoomRng;
+use arbiter_plugin_abi::RoomRng;
 
 /// The data of one room's store: what host functions see.
 pub(crate) struct HostState {

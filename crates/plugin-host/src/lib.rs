@@ -108,7 +108,6 @@ mod instance;
 mod limits;
 mod loader;
 mod registry;
-mod rng;
 
 pub use apply::apply_output;
 pub use cache::ModuleSource;
@@ -120,7 +119,7 @@ pub use error::{BadOutput, BoxError, Hook, PluginError};
 pub use host::{Plugin, PluginHost};
 pub use instance::{RoomPlugin, RoomStats};
 pub use registry::{PluginRegistry, is_valid_room_type};
-pub use rng::RoomRng;
+pub use arbiter_plugin_abi::RoomRng;
 pub use wasmtime::Trap;
 
 #[cfg(test)]

@@ -33,7 +33,6 @@
 //! ```
 
 mod outcome;
-mod rng;
 
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -50,7 +49,7 @@ pub use outcome::{Delivery, HarnessError, HookFailure, Step};
 use crate::ctx::{HostEnv, Level};
 use crate::room::Room;
 use crate::runtime::{Hook, Runtime};
-use rng::SeededRng;
+use arbiter_plugin_abi::RoomRng;
 
 /// The harness clock's start: 2023-11-14T22:13:20Z, in milliseconds.
 pub const DEFAULT_START_MS: u64 = 1_700_000_000_000;
@@ -61,7 +60,7 @@ pub const DEFAULT_SEED: u64 = 0x5eed;
 /// The harness's stand-in for the host imports.
 #[derive(Debug)]
 struct TestHost {
-    rng: SeededRng,
+    rng: RoomRng,
     logs: Vec<(Level, String)>,
 }
 
@@ -115,7 +114,7 @@ impl<R: Room> HarnessBuilder<R> {
         let mut harness = Harness {
             runtime: Runtime::new(),
             host: TestHost {
-                rng: SeededRng::new(self.seed),
+                rng: RoomRng::new(self.seed),
                 logs: Vec::new(),
             },
             room_id: self.room_id,

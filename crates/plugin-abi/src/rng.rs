@@ -1,4 +1,6 @@
-//! The per-room random generator behind the `random_u64` import.
+//! The per-room random generator behind the `random_u64` import, shared by
+//! the host (rooms) and the SDK's test harness so that a seed means the same
+//! draws in both.
 //!
 //! xoshiro256** (Blackman and Vigna), seeded by expanding the room's `u64` seed
 //! with splitmix64. Small, fast, well studied, and — what matters here — fully
