@@ -351,7 +351,7 @@ async fn write_loop<T: FrameTx>(
             if is_patch(frame) {
                 patch_bytes.observe(bytes.len() as f64);
             }
-            if let ServerMessageRef::Error(code) = ServerMessageRef::of(frame) {
+            if let Some(code) = error_code(frame) {
                 m.errors_sent_total.with_label_values(&[code]).inc();
             }
             if tx.send(bytes, text).await.is_err() {
@@ -366,21 +366,12 @@ async fn write_loop<T: FrameTx>(
     }
 }
 
-/// The bits of a server frame the writer's metrics need.
-enum ServerMessageRef {
-    Error(&'static str),
-    Other,
-}
-
-impl ServerMessageRef {
-    fn of(frame: &ServerFrame) -> ServerMessageRef {
-        use arbiter_protocol::{RpcResponse, ServerMessage};
-        match &frame.msg {
-            ServerMessage::Error(e) => ServerMessageRef::Error(e.code.as_str()),
-            ServerMessage::RpcResponse(RpcResponse::Err { code, .. }) => {
-                ServerMessageRef::Error(code.as_str())
-            }
-            _ => ServerMessageRef::Other,
-        }
+/// The wire code of an `error` or a failed `rpc.response` (for metrics).
+fn error_code(frame: &ServerFrame) -> Option<&'static str> {
+    use arbiter_protocol::{RpcResponse, ServerMessage};
+    match &frame.msg {
+        ServerMessage::Error(e) => Some(e.code.as_str()),
+        ServerMessage::RpcResponse(RpcResponse::Err { code, .. }) => Some(code.as_str()),
+        _ => None,
     }
 }

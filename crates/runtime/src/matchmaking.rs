@@ -10,7 +10,7 @@ use arbiter_matchmaker::{EnqueueRequest, Event, Match, Matchmaker, MatchmakerCon
 use arbiter_plugin_abi::CreateInput;
 use arbiter_plugin_host::PluginRegistry;
 use arbiter_protocol::{
-    Dequeue, Enqueue, MatchFound, MatchTimeout, RoomId, RpcOk, RpcResponse, ServerFrame,
+    Dequeue, Enqueue, MatchFound, MatchTimeout, RpcOk, RpcResponse, ServerFrame,
 };
 use tokio::sync::Notify;
 
@@ -195,12 +195,7 @@ async fn run(rt: Weak<Runtime>, wake: Arc<Notify>) {
 /// A match formed: create its room, reserve a seat per participant, then
 /// tell each participant (in that order, so a fast joiner finds its seat).
 fn matched(rt: &Arc<Runtime>, m: Match) {
-    let suffix: String = (0..10)
-        .map(|_| char::from(b"0123456789abcdefghijklmnopqrstuvwxyz"[rand::random_range(0..36)]))
-        .collect();
-    let id = RoomId::new(format!("{}-m{suffix}", m.room_type))
-        .or_else(|_| RoomId::new(format!("match-{suffix}")))
-        .expect("`match-` plus base36 is a valid room id");
+    let id = crate::router::new_room_id(&m.room_type, "m");
     let (handle, _) = rt.directory.get_or_create(&m.project, &id, || {
         spawn_room(
             rt,

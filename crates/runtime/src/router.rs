@@ -205,7 +205,7 @@ fn join_or_create(
         None => match rt.directory.find_open(&session.project, &join.room_type) {
             Some(h) => (h, false),
             None => {
-                let id = new_room_id(&join.room_type);
+                let id = new_room_id(&join.room_type, "");
                 let (h, created) = rt
                     .directory
                     .get_or_create(&session.project, &id, || spawn(&id));
@@ -240,14 +240,15 @@ fn join_or_create(
     }
 }
 
-/// `<room_type>-<10 random base36 chars>`, or `room-<…>` when the type is too
-/// long for that to be a valid id.
-fn new_room_id(room_type: &str) -> RoomId {
+/// `<room_type>-<tag><10 random base36 chars>` (the tag tells auto-created
+/// rooms from matched ones), or `room-<tag><…>` when the type is too long for
+/// that to be a valid id.
+pub(crate) fn new_room_id(room_type: &str, tag: &str) -> RoomId {
     const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
     let suffix: String = (0..10)
         .map(|_| char::from(ALPHABET[rand::random_range(0..ALPHABET.len())]))
         .collect();
-    RoomId::new(format!("{room_type}-{suffix}"))
-        .or_else(|_| RoomId::new(format!("room-{suffix}")))
+    RoomId::new(format!("{room_type}-{tag}{suffix}"))
+        .or_else(|_| RoomId::new(format!("room-{tag}{suffix}")))
         .expect("`room-` plus base36 is a valid room id")
 }
