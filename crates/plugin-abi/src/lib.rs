@@ -34,11 +34,11 @@
 mod hooks;
 mod rng;
 
-pub use rng::RoomRng;
 pub use hooks::{
     Client, CreateInput, DisposeInput, HookOutput, JoinInput, LeaveInput, MessageInput, OutMessage,
     RestoreInput, Settings, Target, TickInput,
 };
+pub use rng::RoomRng;
 
 /// The ABI version this crate describes.
 pub const ABI_VERSION: u32 = 1;

@@ -110,6 +110,7 @@ mod loader;
 mod registry;
 
 pub use apply::apply_output;
+pub use arbiter_plugin_abi::RoomRng;
 pub use cache::ModuleSource;
 pub use config::{
     AllocationStrategy, BudgetMode, DEFAULT_FUEL_PER_MS, HostConfig, Limits, LogLimits,
@@ -119,7 +120,6 @@ pub use error::{BadOutput, BoxError, Hook, PluginError};
 pub use host::{Plugin, PluginHost};
 pub use instance::{RoomPlugin, RoomStats};
 pub use registry::{PluginRegistry, is_valid_room_type};
-pub use arbiter_plugin_abi::RoomRng;
 pub use wasmtime::Trap;
 
 #[cfg(test)]
