@@ -39,7 +39,7 @@ pub struct FloorOptions {
     pub tick: Duration,
     /// Players in each simulated room (8).
     pub players: usize,
-    /// tungstenite's read buffer per connection (4 KiB; tungstenite's default
+    /// tungstenite's read buffer per connection (1 KiB, as `arbiter`; tungstenite's default
     /// is 128 KiB, allocated per connection and zeroed on every read).
     pub read_buffer: usize,
 }
@@ -49,7 +49,7 @@ impl Default for FloorOptions {
         FloorOptions {
             tick: Duration::from_millis(50),
             players: 8,
-            read_buffer: 4096,
+            read_buffer: 1024,
         }
     }
 }

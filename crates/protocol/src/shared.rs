@@ -44,10 +44,28 @@ impl SharedFrame {
         if let Some(bytes) = cell.get() {
             return Ok(bytes.clone());
         }
-        let mut buf = Vec::with_capacity(128);
-        codec.encode_server(&self.frame, &mut buf)?;
-        Ok(cell.get_or_init(|| Bytes::from(buf)).clone())
+        // Encoded into a reused per-thread buffer, then copied once into an
+        // exact-size allocation: no growth reallocations per encode, and a
+        // frame kept for replay holds no spare capacity.
+        let bytes = SCRATCH.with_borrow_mut(|buf| {
+            buf.clear();
+            let result = codec.encode_server(&self.frame, buf);
+            let bytes = result.map(|()| Bytes::copy_from_slice(buf));
+            if buf.capacity() > SCRATCH_KEEP {
+                *buf = Vec::with_capacity(SCRATCH_KEEP);
+            }
+            bytes
+        })?;
+        Ok(cell.get_or_init(|| bytes).clone())
     }
+}
+
+/// Scratch capacity a thread keeps between encodes (a larger frame's buffer
+/// is released after use).
+const SCRATCH_KEEP: usize = 64 * 1024;
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 #[cfg(test)]

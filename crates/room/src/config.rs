@@ -3,13 +3,14 @@
 /// Settings every room of a server shares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoomConfig {
-    /// Patches kept for resume and acks (default 256).
+    /// Patches whose checksums are kept for `state.ack` checks (default 256).
     pub patch_history: usize,
     /// A patch carries a checksum at least every this many patches (default 1).
     pub checksum_every: u32,
-    /// Most patches replayed to a resuming member; more missed patches get a
-    /// snapshot instead, which is smaller and cannot overflow its outbox
-    /// (default 64).
+    /// Most patches kept for, and replayed to, a resuming member; more missed
+    /// patches get a snapshot instead, which cannot overflow its outbox
+    /// (default 64). Beyond the newest 4, patches are kept only while they
+    /// weigh less than the state (else a snapshot is the cheaper repair).
     pub max_replay: usize,
     /// Failed hooks before the room closes (default 10).
     pub max_errors: u32,

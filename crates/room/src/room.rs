@@ -16,7 +16,7 @@ use arbiter_state::PatchOp;
 use serde_json::{Map, Value};
 
 use crate::config::{RoomConfig, matches_type};
-use crate::history::{Entry, History};
+use crate::history::History;
 use crate::logic::{LogicError, RoomLogic};
 use crate::output::{Delivery, Output};
 
@@ -109,7 +109,7 @@ impl<L: RoomLogic> Room<L> {
             room_type: init.room_type,
             options: init.options,
             logic,
-            history: History::new(config.patch_history),
+            history: History::new(config.patch_history, config.max_replay),
             config,
             settings,
             locked: false,
@@ -220,26 +220,27 @@ impl<L: RoomLogic> Room<L> {
             return;
         }
         self.seq = Seq(self.seq.0 + 1);
-        self.checksum = state_checksum(&self.state);
+        let (checksum, state_weight) = arbiter_state::checksum_and_len(&self.state);
+        self.checksum = Checksum(checksum.as_u64());
         self.since_checksum += 1;
         let with_checksum = self.since_checksum >= self.config.checksum_every.max(1);
         if with_checksum {
             self.since_checksum = 0;
         }
-        let mut ops = std::mem::take(&mut self.pending);
-        // Several moves of one player in a tick: send the last.
-        arbiter_state::compact(&mut ops);
+        // Several moves of one player in a tick: send the last. The patch
+        // gets an exact-size copy (it may live in the history for a while);
+        // `pending` keeps its capacity for the next tick.
+        arbiter_state::compact(&mut self.pending);
+        let ops: Vec<PatchOp> = self.pending.drain(..).collect();
+        let weight = ops.iter().map(PatchOp::weight).sum();
         let patch = StatePatch {
             seq: self.seq,
             ops,
             checksum: with_checksum.then_some(self.checksum),
         };
         let frame = SharedFrame::new(ServerFrame::new(patch).in_room(self.id.clone()));
-        self.history.push(Entry {
-            seq: self.seq,
-            checksum: self.checksum,
-            frame: frame.clone(),
-        });
+        self.history
+            .push(self.seq, self.checksum, frame.clone(), weight, state_weight);
         self.broadcast(&frame, None, Delivery::Reliable);
     }
 

@@ -217,6 +217,7 @@ fn ack_with_a_wrong_checksum_earns_a_snapshot_and_resync_answers() {
 fn resume_replays_missed_patches_or_sends_a_snapshot() {
     let config = RoomConfig {
         patch_history: 4,
+        max_replay: 4,
         ..RoomConfig::default()
     };
     let mut r = room(Game::default(), config);

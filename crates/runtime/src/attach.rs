@@ -90,12 +90,9 @@ impl Attached {
         };
         match outcome {
             InboundOutcome::Frame(frame) => {
-                let ty = frame.msg.message_type().as_str();
-                let m = &self.rt.metrics;
-                m.frames_in_total.with_label_values(&[ty]).inc();
-                m.bytes_in_total
-                    .with_label_values(&[ty])
-                    .inc_by(datagram.len() as u64);
+                self.rt
+                    .metrics
+                    .count_in(frame.msg.message_type(), datagram.len());
                 let epoch = self.session.outbox.epoch();
                 route(&self.rt, &self.session, epoch, frame);
             }

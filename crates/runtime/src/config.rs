@@ -18,7 +18,8 @@ pub struct RuntimeConfig {
     /// Pending outbound frames per session before a reliable overflow suspends
     /// it (default 1,000).
     pub outbox_capacity: usize,
-    /// Patches a room keeps for resume and replay (default 256).
+    /// Patches whose checksums a room keeps for `state.ack` checks (default
+    /// 256); replay keeps fewer patches (see `arbiter_room::RoomConfig`).
     pub patch_history: usize,
     /// A patch carries a checksum at least every this many patches (default 1).
     pub checksum_every: u32,

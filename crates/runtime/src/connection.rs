@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use arbiter_protocol::{Codec, ErrorCode, HandshakeOk, ServerFrame};
+use arbiter_protocol::{Codec, ErrorCode, HandshakeOk, MessageType, ServerFrame};
 use arbiter_session::{Accepted, Inbound, InboundOutcome, Liveness};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -88,42 +88,23 @@ async fn serve<R: FrameRx, T: FrameTx>(
     let m = &rt.metrics;
     m.connections.with_label_values(&[transport]).inc();
     m.connections_total.with_label_values(&[transport]).inc();
-    if let Some((session, accepted, generation)) = open(&rt, &mut rx, &mut tx).await {
+    // Boxed: the handshake's state is freed once done instead of sizing the
+    // connection's task for its whole life.
+    if let Some((session, accepted, generation)) = Box::pin(open(&rt, &mut rx, &mut tx)).await {
+        let codec = accepted.codec;
         let epoch = session.outbox.reopen();
-        let ok = HandshakeOk {
-            codec: accepted.codec,
-            session_id: session.id.clone(),
-            resume_token: session.resume_token.clone(),
-            resumed: generation > 1,
-            heartbeat_ms: u32::try_from(rt.config.session.heartbeat.as_millis())
-                .unwrap_or(u32::MAX),
-            quic: rt.config.quic.clone(),
-        };
-        let frame = ServerFrame::new(ok).with_rid(accepted.rid.clone());
         if let Some(path) = &datagrams {
             session.set_datagram_path(path.clone());
         }
-        if send_json(&mut tx, &frame).await.is_ok() {
+        // Boxed, and `accepted` consumed here: what only the handshake needs
+        // does not stay in the connection's task for its whole life.
+        let greeted = Box::pin(greet(&rt, &session, accepted, generation, &mut tx)).await;
+        if greeted {
             if generation > 1 {
                 crate::lifecycle::resume_rooms(&session, epoch);
             }
-            let writer = tokio::spawn(write_loop(
-                rt.clone(),
-                session.clone(),
-                epoch,
-                accepted.codec,
-                tx,
-            ));
-            let end = read_loop(
-                &rt,
-                &session,
-                generation,
-                epoch,
-                accepted.codec,
-                &mut rx,
-                writer,
-            )
-            .await;
+            let writer = tokio::spawn(write_loop(rt.clone(), session.clone(), epoch, codec, tx));
+            let end = read_loop(&rt, &session, generation, epoch, codec, &mut rx, writer).await;
             crate::lifecycle::after_connection(&rt, &session, generation, end_label(end));
         } else {
             crate::lifecycle::after_connection(&rt, &session, generation, Some("transport_closed"));
@@ -133,6 +114,26 @@ async fn serve<R: FrameRx, T: FrameTx>(
         }
     }
     m.connections.with_label_values(&[transport]).dec();
+}
+
+/// Sends `handshake.ok`; false when the transport failed.
+async fn greet<T: FrameTx>(
+    rt: &Runtime,
+    session: &Session,
+    accepted: Accepted,
+    generation: u64,
+    tx: &mut T,
+) -> bool {
+    let ok = HandshakeOk {
+        codec: accepted.codec,
+        session_id: session.id.clone(),
+        resume_token: session.resume_token.clone(),
+        resumed: generation > 1,
+        heartbeat_ms: u32::try_from(rt.config.session.heartbeat.as_millis()).unwrap_or(u32::MAX),
+        quic: rt.config.quic.clone(),
+    };
+    let frame = ServerFrame::new(ok).with_rid(accepted.rid);
+    send_json(tx, &frame).await.is_ok()
 }
 
 /// `None`: the session ends; else the suspension reason (metrics label).
@@ -237,25 +238,26 @@ async fn read_loop<R: FrameRx>(
     let now = Instant::now();
     let mut inbound = Inbound::new(codec, rt.config.limits, config, now.into_std());
     let mut liveness = Liveness::new(config.heartbeat, now.into_std());
+    // Long-lived futures, polled again rather than rebuilt for every frame: a
+    // fresh timer or watch registration per frame was measurable at
+    // arena-move rates. The heartbeat timer is moved on only when it fires.
     let mut generations = session.generation.subscribe();
+    let taken_over = async move {
+        loop {
+            if generations.changed().await.is_err()
+                || *generations.borrow_and_update() != generation
+            {
+                return;
+            }
+        }
+    };
+    tokio::pin!(taken_over);
+    let heartbeat = tokio::time::sleep_until(Instant::from_std(liveness.deadline()));
+    tokio::pin!(heartbeat);
     let end = loop {
-        let deadline = Instant::from_std(liveness.deadline());
         tokio::select! {
+            // Frames first: when one is waiting, nothing else is polled.
             biased;
-            changed = generations.changed() => {
-                if changed.is_err() || *generations.borrow() != generation {
-                    break End::TakenOver;
-                }
-            }
-            done = &mut writer => {
-                break match done {
-                    Ok(WriterEnd::Overflow) => End::Overflow,
-                    Ok(WriterEnd::Stale) => End::TakenOver,
-                    Ok(WriterEnd::Closed) => End::ProtocolClose,
-                    Ok(WriterEnd::Failed) | Err(_) => End::WriterFailed,
-                };
-            }
-            () = tokio::time::sleep_until(deadline) => break End::Heartbeat,
             frame = rx.recv() => {
                 let (bytes, text) = match frame {
                     None | Some(Err(_)) => break End::Dropped,
@@ -272,9 +274,7 @@ async fn read_loop<R: FrameRx>(
                 liveness.on_traffic(now);
                 match inbound.handle(&bytes, text, now, unix_ms()) {
                     InboundOutcome::Frame(frame) => {
-                        let ty = frame.msg.message_type().as_str();
-                        rt.metrics.frames_in_total.with_label_values(&[ty]).inc();
-                        rt.metrics.bytes_in_total.with_label_values(&[ty]).inc_by(bytes.len() as u64);
+                        rt.metrics.count_in(frame.msg.message_type(), bytes.len());
                         route(rt, session, epoch, frame);
                     }
                     InboundOutcome::Reply(frame) => {
@@ -290,6 +290,22 @@ async fn read_loop<R: FrameRx>(
                     }
                 }
             }
+            done = &mut writer => {
+                break match done {
+                    Ok(WriterEnd::Overflow) => End::Overflow,
+                    Ok(WriterEnd::Stale) => End::TakenOver,
+                    Ok(WriterEnd::Closed) => End::ProtocolClose,
+                    Ok(WriterEnd::Failed) | Err(_) => End::WriterFailed,
+                };
+            }
+            () = &mut taken_over => break End::TakenOver,
+            () = &mut heartbeat => {
+                let now = std::time::Instant::now();
+                if liveness.is_expired(now) {
+                    break End::Heartbeat;
+                }
+                heartbeat.as_mut().reset(Instant::from_std(liveness.deadline()));
+            }
         }
     };
     writer.abort();
@@ -299,14 +315,17 @@ async fn read_loop<R: FrameRx>(
 /// Metrics for a frame answered by the inbound pipeline itself (a pong, or
 /// an error for a frame that could not be routed).
 fn count_in_reply(rt: &Runtime, reply: &ServerFrame, len: usize) {
-    let ty = match &reply.msg {
-        arbiter_protocol::ServerMessage::Pong(_) => "ping",
-        _ => "invalid",
-    };
-    rt.metrics.frames_in_total.with_label_values(&[ty]).inc();
+    if let arbiter_protocol::ServerMessage::Pong(_) = &reply.msg {
+        rt.metrics.count_in(MessageType::Ping, len);
+        return;
+    }
+    rt.metrics
+        .frames_in_total
+        .with_label_values(&["invalid"])
+        .inc();
     rt.metrics
         .bytes_in_total
-        .with_label_values(&[ty])
+        .with_label_values(&["invalid"])
         .inc_by(len as u64);
 }
 
@@ -318,7 +337,8 @@ async fn write_loop<T: FrameTx>(
     codec: Codec,
     mut tx: T,
 ) -> WriterEnd {
-    let mut buf: Vec<Item> = Vec::with_capacity(64);
+    // Grows to the largest batch seen; a tick usually brings one frame.
+    let mut buf: Vec<Item> = Vec::with_capacity(4);
     let text = !codec.is_binary();
     let m = &rt.metrics;
     let patch_bytes = m.patch_bytes.with_label_values(&[codec.as_str()]);
@@ -343,11 +363,7 @@ async fn write_loop<T: FrameTx>(
                     continue;
                 }
             };
-            let ty = frame.msg.message_type().as_str();
-            m.frames_out_total.with_label_values(&[ty]).inc();
-            m.bytes_out_total
-                .with_label_values(&[ty])
-                .inc_by(bytes.len() as u64);
+            m.count_out(frame.msg.message_type(), bytes.len());
             if is_patch(frame) {
                 patch_bytes.observe(bytes.len() as f64);
             }

@@ -21,6 +21,9 @@
 //! assert!(text.contains("arbiter_handshakes_total{result=\"ok\"} 1"));
 //! ```
 
+use std::sync::OnceLock;
+
+use arbiter_protocol::MessageType;
 use prometheus::core::Collector;
 use prometheus::{
     HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
@@ -126,6 +129,37 @@ pub struct Metrics {
     /// `arbiter_reservations_expired_total{room_type}`: reserved seats of
     /// matched players that were not taken in time.
     pub reservations_expired_total: IntCounterVec,
+    /// Resolved per-type children of the four frame counters (hot paths).
+    by_type: ByType,
+}
+
+/// The children of a `{type}` counter, resolved on first use per message type
+/// and then read without hashing the label or locking the vector: the
+/// connection reader and writer count every frame.
+struct TypedCounter {
+    vec: IntCounterVec,
+    cells: Box<[OnceLock<IntCounter>]>,
+}
+
+impl TypedCounter {
+    fn new(vec: &IntCounterVec) -> TypedCounter {
+        TypedCounter {
+            vec: vec.clone(),
+            cells: MessageType::ALL.iter().map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    fn get(&self, ty: MessageType) -> &IntCounter {
+        self.cells[ty as usize].get_or_init(|| self.vec.with_label_values(&[ty.as_str()]))
+    }
+}
+
+/// [`TypedCounter`]s of the frames and bytes in and out.
+struct ByType {
+    frames_in: TypedCounter,
+    bytes_in: TypedCounter,
+    frames_out: TypedCounter,
+    bytes_out: TypedCounter,
 }
 
 impl Metrics {
@@ -133,7 +167,34 @@ impl Metrics {
     /// advance (handshake results, session states, drop and suspension reasons)
     /// already at zero so dashboards see them before the first event.
     pub fn new() -> Metrics {
+        let frames_in_total = counter_vec(
+            "arbiter_frames_in_total",
+            "Client frames received, by message type.",
+            &["type"],
+        );
+        let bytes_in_total = counter_vec(
+            "arbiter_bytes_in_total",
+            "Encoded bytes of client frames received, by message type.",
+            &["type"],
+        );
+        let frames_out_total = counter_vec(
+            "arbiter_frames_out_total",
+            "Server frames written, by message type.",
+            &["type"],
+        );
+        let bytes_out_total = counter_vec(
+            "arbiter_bytes_out_total",
+            "Encoded bytes of server frames written, by message type.",
+            &["type"],
+        );
+        let by_type = ByType {
+            frames_in: TypedCounter::new(&frames_in_total),
+            bytes_in: TypedCounter::new(&bytes_in_total),
+            frames_out: TypedCounter::new(&frames_out_total),
+            bytes_out: TypedCounter::new(&bytes_out_total),
+        };
         let metrics = Metrics {
+            by_type,
             registry: Registry::new(),
             connections: gauge_vec(
                 "arbiter_connections",
@@ -166,26 +227,10 @@ impl Metrics {
                 "Rooms closed, by reason.",
                 &["room_type", "reason"],
             ),
-            frames_in_total: counter_vec(
-                "arbiter_frames_in_total",
-                "Client frames received, by message type.",
-                &["type"],
-            ),
-            bytes_in_total: counter_vec(
-                "arbiter_bytes_in_total",
-                "Encoded bytes of client frames received, by message type.",
-                &["type"],
-            ),
-            frames_out_total: counter_vec(
-                "arbiter_frames_out_total",
-                "Server frames written, by message type.",
-                &["type"],
-            ),
-            bytes_out_total: counter_vec(
-                "arbiter_bytes_out_total",
-                "Encoded bytes of server frames written, by message type.",
-                &["type"],
-            ),
+            frames_in_total,
+            bytes_in_total,
+            frames_out_total,
+            bytes_out_total,
             patch_bytes: histogram_vec(
                 "arbiter_patch_bytes",
                 "Encoded size of state.patch frames, by codec.",
@@ -258,6 +303,20 @@ impl Metrics {
         }
         metrics.preset_known_labels();
         metrics
+    }
+
+    /// Counts one client frame of type `ty` and `len` encoded bytes in
+    /// `frames_in_total` / `bytes_in_total`.
+    pub fn count_in(&self, ty: MessageType, len: usize) {
+        self.by_type.frames_in.get(ty).inc();
+        self.by_type.bytes_in.get(ty).inc_by(len as u64);
+    }
+
+    /// Counts one server frame of type `ty` and `len` encoded bytes in
+    /// `frames_out_total` / `bytes_out_total`.
+    pub fn count_out(&self, ty: MessageType, len: usize) {
+        self.by_type.frames_out.get(ty).inc();
+        self.by_type.bytes_out.get(ty).inc_by(len as u64);
     }
 
     /// The registry every metric is registered in, for adding collectors of

@@ -261,6 +261,11 @@ impl Actor {
         let mut ticker = tokio::time::interval(period);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
         ticker.tick().await;
+        let tick_seconds = self
+            .rt
+            .metrics
+            .tick_duration_seconds
+            .with_label_values(&[&self.facts.room_type]);
         let grace = self.rt.config.empty_room_grace;
         let mut empty_since = Some(Instant::now());
         loop {
@@ -293,9 +298,7 @@ impl Actor {
                     let start = std::time::Instant::now();
                     self.room.tick(unix_ms());
                     self.dispatch();
-                    self.rt.metrics.tick_duration_seconds
-                        .with_label_values(&[&self.facts.room_type])
-                        .observe(start.elapsed().as_secs_f64());
+                    tick_seconds.observe(start.elapsed().as_secs_f64());
                 }
                 () = tokio::time::sleep_until(reservations.unwrap_or_else(far_future)), if reservations.is_some() => {
                     self.room.expire_reservations(unix_ms());
@@ -439,12 +442,7 @@ impl Actor {
                     if delivery == Delivery::Unreliable
                         && let Some(len) = link.session.try_datagram(&frame)
                     {
-                        let ty = frame.frame().msg.message_type().as_str();
-                        metrics.frames_out_total.with_label_values(&[ty]).inc();
-                        metrics
-                            .bytes_out_total
-                            .with_label_values(&[ty])
-                            .inc_by(len as u64);
+                        metrics.count_out(frame.frame().msg.message_type(), len);
                         continue;
                     }
                     match link.session.outbox.push(link.epoch, frame, delivery) {

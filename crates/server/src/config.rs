@@ -146,7 +146,7 @@ pub(crate) struct Layer {
     /// Pending outbound frames per session before it is suspended [default: 1000].
     #[arg(long, env = "ARBITER_OUTBOX_CAPACITY", value_name = "N")]
     pub(crate) outbox_capacity: Option<usize>,
-    /// Patches a room keeps for resume [default: 256].
+    /// Patches whose checksums a room keeps for acks [default: 256].
     #[arg(long, env = "ARBITER_PATCH_HISTORY", value_name = "N")]
     pub(crate) patch_history: Option<usize>,
     /// A patch carries a checksum at least every N patches [default: 1].

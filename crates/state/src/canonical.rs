@@ -34,6 +34,27 @@ pub fn canonical_json(value: &Value) -> String {
     String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
+/// The length in bytes of the canonical JSON of `value`, without building it.
+pub fn canonical_len(value: &Value) -> usize {
+    let mut counter = Counter(0);
+    match emit(value, &mut counter) {
+        Ok(()) => {}
+        Err(never) => match never {},
+    }
+    counter.0
+}
+
+/// Counts the bytes it is given.
+struct Counter(usize);
+
+impl Sink for Counter {
+    type Error = Infallible;
+    fn put(&mut self, bytes: &[u8]) -> Result<(), Infallible> {
+        self.0 += bytes.len();
+        Ok(())
+    }
+}
+
 /// Writes the canonical JSON of `value` into `writer` (unbuffered: wrap files and
 /// sockets in a `BufWriter`).
 pub fn write_canonical<W: io::Write>(value: &Value, writer: &mut W) -> io::Result<()> {

@@ -88,17 +88,25 @@ impl<'de> Deserialize<'de> for Checksum {
 
 /// The checksum of `value`: xxHash64, seed 0, of [`crate::canonical_json`]`(value)`.
 pub fn checksum(value: &Value) -> Checksum {
+    checksum_and_len(value).0
+}
+
+/// The checksum of `value` and the length of its canonical JSON, from one
+/// walk: a room learns what a snapshot of its state weighs for free while it
+/// computes the checksum it needs anyway.
+pub fn checksum_and_len(value: &Value) -> (Checksum, usize) {
     let mut sink = HashSink {
         hasher: Xxh64::new(0),
         buf: [0; BUF_LEN],
         len: 0,
+        total: 0,
     };
     match emit(value, &mut sink) {
         Ok(()) => {}
         Err(never) => match never {},
     }
     sink.hasher.update(&sink.buf[..sink.len]);
-    Checksum(sink.hasher.digest())
+    (Checksum(sink.hasher.digest()), sink.total + sink.len)
 }
 
 const BUF_LEN: usize = 1024;
@@ -108,6 +116,8 @@ struct HashSink {
     hasher: Xxh64,
     buf: [u8; BUF_LEN],
     len: usize,
+    /// Bytes already passed to the hasher.
+    total: usize,
 }
 
 impl Sink for HashSink {
@@ -126,8 +136,10 @@ impl Sink for HashSink {
             return Ok(());
         }
         self.hasher.update(&self.buf[..self.len]);
+        self.total += self.len;
         self.len = 0;
         if bytes.len() >= BUF_LEN {
+            self.total += bytes.len();
             self.hasher.update(bytes);
         } else {
             self.buf[..bytes.len()].copy_from_slice(bytes);
@@ -158,6 +170,9 @@ mod tests {
             checksum(&doc).as_u64(),
             xxhash_rust::xxh64::xxh64(text.as_bytes(), 0)
         );
+        assert_eq!(checksum_and_len(&doc), (checksum(&doc), text.len()));
+        assert_eq!(checksum_and_len(&json!({})).1, 2);
+        assert_eq!(crate::canonical_len(&doc), text.len());
     }
 
     #[test]

@@ -77,8 +77,8 @@ mod op;
 pub mod pointer;
 
 pub use apply::{apply, apply_one};
-pub use canonical::{canonical_json, utf16_cmp, write_canonical};
-pub use checksum::{Checksum, checksum};
+pub use canonical::{canonical_json, canonical_len, utf16_cmp, write_canonical};
+pub use checksum::{Checksum, checksum, checksum_and_len};
 pub use compact::compact;
 pub use diff::{diff, diff_into};
 pub use doc::StateDoc;

@@ -34,7 +34,7 @@ struct Args {
     #[arg(long, env = "ARBITER_LOG", default_value = "warn")]
     log: String,
     /// tungstenite read buffer per connection, bytes (its default is 131072).
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, default_value_t = 1024)]
     read_buffer_bytes: usize,
     /// Milliseconds between two patches.
     #[arg(long, default_value_t = 50)]
