@@ -14,7 +14,7 @@ use tokio::time::{MissedTickBehavior, timeout};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::error::{LoadgenError, Result};
-use crate::procstat::rss_bytes;
+use crate::procstat::{pss_bytes, rss_bytes};
 use crate::run::{ProcessFigures, RunConfig, Shared, Window, block_on_local, ramp, rate};
 use crate::stats::{Percentiles, Tally};
 use crate::wire::{Conn, Lite, room_message};
@@ -74,6 +74,8 @@ pub struct ArenaLevel {
     pub process: ProcessFigures,
     /// (Server RSS − idle RSS) / CCU, bytes.
     pub server_rss_per_client_bytes: Option<f64>,
+    /// (Server PSS − idle PSS) / CCU, bytes.
+    pub server_pss_per_client_bytes: Option<f64>,
     /// Bytes per second out of the server (WebSocket payloads received by all
     /// clients).
     pub bytes_out_per_sec: f64,
@@ -110,6 +112,8 @@ pub struct ArenaReport {
     pub transport: &'static str,
     /// Server RSS before any client connected, bytes.
     pub server_rss_idle_bytes: Option<u64>,
+    /// Server PSS before any client connected, bytes.
+    pub server_pss_idle_bytes: Option<u64>,
     /// One entry per level run.
     pub levels: Vec<ArenaLevel>,
     /// The highest level that held (WORKLOAD.md's capacity figure), when one
@@ -130,14 +134,18 @@ pub fn run_arena(cfg: &RunConfig, opts: &ArenaOptions) -> Result<ArenaReport> {
 async fn drive(cfg: RunConfig, opts: ArenaOptions) -> ArenaReport {
     let cfg = Rc::new(cfg);
     let shared = Shared::new();
-    let idle_rss = cfg.server_pid.and_then(rss_bytes);
+    let idle = Idle {
+        rss: cfg.server_pid.and_then(rss_bytes),
+        pss: cfg.server_pid.and_then(pss_bytes),
+    };
     let period = Duration::from_secs_f64(1.0 / opts.move_hz);
     let limit = opts.p99_limit_ms;
     let mut report = ArenaReport {
         workload: "arena-move",
         codec: cfg.codec.to_string(),
         transport: if cfg.quic.is_some() { "quic" } else { "ws" },
-        server_rss_idle_bytes: idle_rss,
+        server_rss_idle_bytes: idle.rss,
+        server_pss_idle_bytes: idle.pss,
         levels: Vec::new(),
         capacity: None,
     };
@@ -169,7 +177,7 @@ async fn drive(cfg: RunConfig, opts: ArenaOptions) -> ArenaReport {
         let secs = window.secs();
         let process = window.close();
         let connected = shared.ready.get();
-        let level = level_figures(ccu, connected, secs, process, idle_rss, tally, limit);
+        let level = level_figures(ccu, connected, secs, process, idle, tally, limit);
         let held = level.held && setup_failures == 0;
         tracing::info!(ccu, held, "arena-move level done");
         report.levels.push(ArenaLevel { held, ..level });
@@ -183,12 +191,29 @@ async fn drive(cfg: RunConfig, opts: ArenaOptions) -> ArenaReport {
     report
 }
 
+/// The server's memory before any client connected.
+#[derive(Debug, Clone, Copy, Default)]
+struct Idle {
+    rss: Option<u64>,
+    pss: Option<u64>,
+}
+
+/// `(loaded − idle) / ccu`.
+fn per_client(loaded: Option<u64>, idle: Option<u64>, ccu: u32) -> Option<f64> {
+    match (loaded, idle) {
+        (Some(loaded), Some(idle)) if ccu > 0 => {
+            Some(loaded.saturating_sub(idle) as f64 / f64::from(ccu))
+        }
+        _ => None,
+    }
+}
+
 fn level_figures(
     ccu: u32,
     connected: u32,
     secs: f64,
     process: ProcessFigures,
-    idle_rss: Option<u64>,
+    idle: Idle,
     mut tally: Tally,
     p99_limit_ms: f64,
 ) -> ArenaLevel {
@@ -203,12 +228,8 @@ fn level_figures(
         connected,
         window_secs: secs,
         process,
-        server_rss_per_client_bytes: match (process.server_rss_bytes, idle_rss) {
-            (Some(rss), Some(idle)) if ccu > 0 => {
-                Some((rss.saturating_sub(idle)) as f64 / f64::from(ccu))
-            }
-            _ => None,
-        },
+        server_rss_per_client_bytes: per_client(process.server_rss_bytes, idle.rss, ccu),
+        server_pss_per_client_bytes: per_client(process.server_pss_bytes, idle.pss, ccu),
         bytes_out_per_sec,
         frames_out_per_sec: rate(tally.frames_in, secs),
         bytes_per_client_per_sec: bytes_out_per_sec / f64::from(connected.max(1)),
@@ -452,22 +473,31 @@ mod tests {
         let process = ProcessFigures {
             server_cpu_pct: Some(50.0),
             server_rss_bytes: Some(3 << 20),
+            server_pss_bytes: Some(2 << 20),
             loadgen_cpu_pct: Some(20.0),
         };
         let tally = || Tally {
             latencies_us: vec![10_000, 20_000, 30_000],
             ..Tally::default()
         };
-        let ok = level_figures(8, 8, 1.0, process, Some(1 << 20), tally(), 100.0);
+        let idle = Idle {
+            rss: Some(1 << 20),
+            pss: Some(1 << 20),
+        };
+        let ok = level_figures(8, 8, 1.0, process, idle, tally(), 100.0);
         assert!(ok.held);
         assert_eq!(
             ok.server_rss_per_client_bytes,
             Some(f64::from(2 << 20) / 8.0)
         );
-        assert!(!level_figures(8, 8, 1.0, process, None, tally(), 25.0).held);
-        assert!(!level_figures(8, 7, 1.0, process, None, tally(), 100.0).held);
+        assert_eq!(
+            ok.server_pss_per_client_bytes,
+            Some(f64::from(1 << 20) / 8.0)
+        );
+        assert!(!level_figures(8, 8, 1.0, process, Idle::default(), tally(), 25.0).held);
+        assert!(!level_figures(8, 7, 1.0, process, Idle::default(), tally(), 100.0).held);
         let mut failed = tally();
         failed.disconnects = 1;
-        assert!(!level_figures(8, 8, 1.0, process, None, failed, 100.0).held);
+        assert!(!level_figures(8, 8, 1.0, process, Idle::default(), failed, 100.0).held);
     }
 }

@@ -12,6 +12,12 @@
 //! as [`Bytes`]. No rooms, plugins, state or per-client work beyond the
 //! socket: what it costs is what the kernel, the WebSocket layer and the
 //! codec cost on this machine, the physical limit the server is held against.
+//!
+//! Given a [`FloorQuic`] endpoint it serves QUIC-only sessions the same way
+//! ([`crate::floor_quic`]): the same handshake and answers on the first
+//! bidirectional stream, the same tick bytes with a length prefix, and
+//! datagrams decoded and dropped. Both transports share `FloorCtx`'s
+//! handshake and frame handling.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -19,8 +25,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arbiter_protocol::{
-    Checksum, ClientMessage, Codec, HandshakeOk, Joined, Limits, Pong, RoomId, RpcOk, RpcResponse,
-    Seq, ServerFrame, ServerMessage, SessionId, StatePatch, StateSnapshot, decode_handshake,
+    Checksum, ClientFrame, ClientMessage, Codec, HandshakeOk, Joined, Limits, Pong, QuicInfo,
+    RoomId, RpcOk, RpcResponse, Seq, ServerFrame, ServerMessage, SessionId, StatePatch,
+    StateSnapshot, decode_handshake,
 };
 use arbiter_state::PatchOp;
 use bytes::Bytes;
@@ -31,6 +38,7 @@ use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use crate::error::{LoadgenError, Result};
+use crate::floor_quic::{self, FloorQuic};
 
 /// The floor's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,17 +62,116 @@ impl Default for FloorOptions {
     }
 }
 
-/// One tick's patch, encoded in both codecs.
+/// One tick's patch, encoded once per codec. The QUIC frames are the same
+/// bytes with their 4-byte length prefix; the WebSocket ones are slices of
+/// them (no second copy).
 #[derive(Debug)]
-struct TickFrames {
+pub(crate) struct TickFrames {
     json: Utf8Bytes,
     msgpack: Bytes,
+    json_prefixed: Bytes,
+    msgpack_prefixed: Bytes,
 }
 
-/// Serves the floor on `listener` until `shutdown` completes. Spawns one task
-/// per connection and one ticker on the current tokio runtime.
+impl TickFrames {
+    /// The patch as one WebSocket message of `codec`.
+    fn ws(&self, codec: Codec) -> Message {
+        match codec {
+            Codec::MsgPack => Message::Binary(self.msgpack.clone()),
+            Codec::Json => Message::Text(self.json.clone()),
+        }
+    }
+
+    /// The patch as one length-prefixed QUIC stream frame of `codec`.
+    pub(crate) fn quic(&self, codec: Codec) -> Bytes {
+        match codec {
+            Codec::MsgPack => self.msgpack_prefixed.clone(),
+            Codec::Json => self.json_prefixed.clone(),
+        }
+    }
+}
+
+/// What every connection of one floor shares, whatever its transport.
+#[derive(Debug)]
+pub(crate) struct FloorCtx {
+    /// The state a joining client gets.
+    snapshot: Value,
+    /// Sessions opened so far (for session ids).
+    sessions: AtomicU64,
+    /// The QUIC endpoint `handshake.ok` announces.
+    quic: Option<QuicInfo>,
+    /// Limits for decoding client frames (those of `arbiter`).
+    pub(crate) limits: Limits,
+}
+
+/// One handshaken client: its codec and whether it is in the room.
+#[derive(Debug)]
+pub(crate) struct Session {
+    /// The negotiated codec.
+    pub(crate) codec: Codec,
+    /// Joined (gets the tick's patch).
+    pub(crate) joined: bool,
+}
+
+/// The answer to a connection's first frame.
+#[derive(Debug)]
+pub(crate) enum Opening {
+    /// Accepted: the session and its `handshake.ok`.
+    Session(Session, ServerFrame),
+    /// Refused: the `error` to send before closing.
+    Refused(ServerFrame),
+}
+
+impl FloorCtx {
+    fn new(players: usize, quic: Option<QuicInfo>) -> FloorCtx {
+        FloorCtx {
+            snapshot: snapshot_state(players),
+            sessions: AtomicU64::new(0),
+            quic,
+            limits: Limits::default(),
+        }
+    }
+
+    /// Answers a handshake (the first frame, JSON on both transports).
+    pub(crate) fn open(&self, first: &[u8]) -> Result<Opening> {
+        let codec = match decode_handshake(first).and_then(|h| h.negotiate()) {
+            Ok(codec) => codec,
+            Err(e) => return Ok(Opening::Refused(e.to_reply())),
+        };
+        let n = self.sessions.fetch_add(1, Ordering::Relaxed);
+        let session_id = SessionId::new(format!("s_floor{n:015}"))
+            .map_err(|e| LoadgenError::Protocol(e.to_string()))?;
+        let ok = ServerFrame::new(HandshakeOk {
+            codec,
+            session_id,
+            resume_token: "floor".to_owned(),
+            resumed: false,
+            heartbeat_ms: 15_000,
+            quic: self.quic.clone(),
+        });
+        let session = Session {
+            codec,
+            joined: false,
+        };
+        Ok(Opening::Session(session, ok))
+    }
+
+    /// Decodes one client frame in the session's codec and returns the
+    /// frames that answer it (none for an undecodable frame).
+    pub(crate) fn answer(&self, session: &mut Session, bytes: &[u8]) -> Vec<ServerFrame> {
+        match session.codec.decode_client(bytes, &self.limits) {
+            Ok(frame) => answer(frame, &self.snapshot, &mut session.joined),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+/// Serves the floor until `shutdown` completes: WebSocket on `listener` and,
+/// when given, QUIC on `quic` (announced in every `handshake.ok`). Spawns one
+/// task per connection and one ticker on the current tokio runtime.
 pub async fn serve_floor(
     listener: TcpListener,
+    quic: Option<FloorQuic>,
     opts: FloorOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
@@ -72,26 +179,50 @@ pub async fn serve_floor(
     // writes every tick's frame (a watch would skip to the latest).
     let (tick_tx, _) = broadcast::channel::<Arc<TickFrames>>(16);
     let ticker = tokio::spawn(tick(tick_tx.clone(), opts));
-    let snapshot = Arc::new(snapshot_state(opts.players));
-    let sessions = Arc::new(AtomicU64::new(0));
+    let ctx = Arc::new(FloorCtx::new(
+        opts.players,
+        quic.as_ref().map(FloorQuic::info),
+    ));
     tokio::pin!(shutdown);
-    loop {
+    let result = loop {
         tokio::select! {
-            () = &mut shutdown => break,
+            () = &mut shutdown => break Ok(()),
             accepted = listener.accept() => {
                 let Ok((tcp, _)) = accepted else { continue };
-                let n = sessions.fetch_add(1, Ordering::Relaxed);
-                let conn = connection(tcp, tick_tx.subscribe(), snapshot.clone(), n, opts.read_buffer);
+                let conn = connection(tcp, tick_tx.subscribe(), ctx.clone(), opts.read_buffer);
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {
                         tracing::debug!("floor connection ended: {e}");
                     }
                 });
             }
+            incoming = accept_quic(quic.as_ref()) => {
+                let Some(incoming) = incoming else {
+                    break Err(LoadgenError::Quic("the QUIC endpoint closed".into()));
+                };
+                let conn = floor_quic::connection(incoming, tick_tx.subscribe(), ctx.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!("floor QUIC connection ended: {e}");
+                    }
+                });
+            }
         }
+    };
+    if let Some(quic) = &quic {
+        quic.stop_accepting();
     }
     ticker.abort();
-    Ok(())
+    result
+}
+
+/// The next QUIC connection; never, without a QUIC endpoint. `None`: the
+/// endpoint closed.
+async fn accept_quic(quic: Option<&FloorQuic>) -> Option<quinn::Incoming> {
+    match quic {
+        Some(quic) => quic.accept().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Builds and publishes each tick's patch.
@@ -149,12 +280,15 @@ fn snapshot_state(players: usize) -> Value {
 }
 
 fn encode_tick(frame: &ServerFrame) -> Result<TickFrames> {
-    let json = encode(Codec::Json, frame)?;
-    let json = Utf8Bytes::try_from(Bytes::from(json))
+    let json_prefixed = floor_quic::prefixed(Codec::Json, frame)?;
+    let msgpack_prefixed = floor_quic::prefixed(Codec::MsgPack, frame)?;
+    let json = Utf8Bytes::try_from(json_prefixed.slice(floor_quic::PREFIX..))
         .map_err(|_| LoadgenError::Protocol("JSON patch is not UTF-8".into()))?;
     Ok(TickFrames {
         json,
-        msgpack: Bytes::from(encode(Codec::MsgPack, frame)?),
+        msgpack: msgpack_prefixed.slice(floor_quic::PREFIX..),
+        json_prefixed,
+        msgpack_prefixed,
     })
 }
 
@@ -177,22 +311,31 @@ fn message(codec: Codec, frame: &ServerFrame) -> Result<Message> {
         .map_err(|_| LoadgenError::Protocol("JSON frame is not UTF-8".into()))
 }
 
-/// One client: handshake, then frames in and patches out until it leaves.
+/// One WebSocket client: handshake, then frames in and patches out until it
+/// leaves.
 async fn connection(
     tcp: TcpStream,
     mut ticks: broadcast::Receiver<Arc<TickFrames>>,
-    snapshot: Arc<Value>,
-    n: u64,
+    ctx: Arc<FloorCtx>,
     read_buffer: usize,
 ) -> Result<()> {
     tcp.set_nodelay(true)?;
     let config = crate::wire::ws_config(read_buffer);
     let mut ws = tokio_tungstenite::accept_async_with_config(tcp, Some(config)).await?;
-    let Some(codec) = handshake(&mut ws, n).await? else {
-        return Ok(());
+    let text = match ws.next().await {
+        Some(Ok(Message::Text(text))) => text,
+        _ => return Ok(()),
     };
-    let limits = Limits::default();
-    let mut joined = false;
+    let mut session = match ctx.open(text.as_bytes())? {
+        Opening::Session(session, ok) => {
+            ws.send(message(Codec::Json, &ok)?).await?;
+            session
+        }
+        Opening::Refused(reply) => {
+            ws.send(message(Codec::Json, &reply)?).await?;
+            return Ok(());
+        }
+    };
     loop {
         tokio::select! {
             msg = ws.next() => {
@@ -205,9 +348,8 @@ async fn connection(
                     Message::Text(t) => t.as_bytes(),
                     _ => continue,
                 };
-                let Ok(frame) = codec.decode_client(bytes, &limits) else { continue };
-                for reply in answer(frame, &snapshot, &mut joined) {
-                    ws.send(message(codec, &reply)?).await?;
+                for reply in ctx.answer(&mut session, bytes) {
+                    ws.send(message(session.codec, &reply)?).await?;
                 }
             }
             tick = ticks.recv() => {
@@ -216,55 +358,16 @@ async fn connection(
                     Err(broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(broadcast::error::RecvError::Closed) => return Ok(()),
                 };
-                if joined {
-                    let msg = match codec {
-                        Codec::MsgPack => Message::Binary(frames.msgpack.clone()),
-                        Codec::Json => Message::Text(frames.json.clone()),
-                    };
-                    ws.send(msg).await?;
+                if session.joined {
+                    ws.send(frames.ws(session.codec)).await?;
                 }
             }
         }
     }
 }
 
-/// Reads the handshake and answers it; `None` when the client left or the
-/// handshake was refused.
-async fn handshake(
-    ws: &mut tokio_tungstenite::WebSocketStream<TcpStream>,
-    n: u64,
-) -> Result<Option<Codec>> {
-    let text = match ws.next().await {
-        Some(Ok(Message::Text(text))) => text,
-        _ => return Ok(None),
-    };
-    let codec = match decode_handshake(text.as_bytes()).and_then(|h| h.negotiate()) {
-        Ok(codec) => codec,
-        Err(e) => {
-            ws.send(message(Codec::Json, &e.to_reply())?).await?;
-            return Ok(None);
-        }
-    };
-    let session_id = SessionId::new(format!("s_floor{n:015}"))
-        .map_err(|e| LoadgenError::Protocol(e.to_string()))?;
-    let ok = ServerFrame::new(HandshakeOk {
-        codec,
-        session_id,
-        resume_token: "floor".to_owned(),
-        resumed: false,
-        heartbeat_ms: 15_000,
-        quic: None,
-    });
-    ws.send(message(Codec::Json, &ok)?).await?;
-    Ok(Some(codec))
-}
-
 /// The frames that answer one client frame.
-fn answer(
-    frame: arbiter_protocol::ClientFrame,
-    snapshot: &Value,
-    joined: &mut bool,
-) -> Vec<ServerFrame> {
+fn answer(frame: ClientFrame, snapshot: &Value, joined: &mut bool) -> Vec<ServerFrame> {
     let rid = frame.rid.clone();
     let respond = |ok: RpcOk| {
         ServerFrame::new(ServerMessage::RpcResponse(RpcResponse::Ok(ok))).with_rid(rid.clone())
@@ -323,7 +426,35 @@ mod tests {
             assert_eq!(p.seq, Seq(42));
             assert_eq!(p.ops.len(), 16);
             assert!(p.checksum.is_some());
+            // The QUIC frame is the same bytes after their length.
+            let quic = frames.quic(codec);
+            assert_eq!(&quic[floor_quic::PREFIX..], bytes);
+            assert_eq!(quic[..4], (bytes.len() as u32).to_be_bytes());
         }
+    }
+
+    #[test]
+    fn handshakes_announce_quic_and_bad_input_is_answered_or_ignored() {
+        let info = QuicInfo {
+            port: 4434,
+            cert_sha256: "ab".repeat(32),
+        };
+        let ctx = FloorCtx::new(8, Some(info.clone()));
+        let hello = br#"{"v":1,"t":"handshake","p":{"v":1,"codecs":["msgpack"],"project_id":"p"}}"#;
+        let Opening::Session(mut session, ok) = ctx.open(hello).unwrap() else {
+            panic!("refused")
+        };
+        assert_eq!(session.codec, Codec::MsgPack);
+        let ServerMessage::HandshakeOk(ok) = ok.msg else {
+            panic!("not handshake.ok")
+        };
+        assert_eq!(ok.quic, Some(info));
+        assert!(matches!(
+            ctx.open(b"\xff not json").unwrap(),
+            Opening::Refused(_)
+        ));
+        assert!(ctx.answer(&mut session, b"\xc1 garbage").is_empty());
+        assert!(!session.joined);
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //!   `--allow-remote`) or one it starts itself (`--spawn-server PATH`), and
 //!   prints a table and one JSON line.
 //! - The `floor` binary ([`serve_floor`]) is the reference server every socket
-//!   figure is set beside: same sockets, framing and codec, nothing else.
+//!   figure is set beside: same sockets, framing and codec, nothing else;
+//!   WebSocket, and QUIC with `--quic-addr` ([`FloorQuic`]).
 //! - Tests call [`run_arena`], [`run_counter`] and [`run_storm`] directly
 //!   against an in-process server.
 //!
@@ -61,6 +62,7 @@ pub mod arena;
 pub mod counter;
 mod error;
 pub mod floor;
+pub mod floor_quic;
 pub mod procstat;
 pub mod quic;
 mod report;
@@ -75,6 +77,7 @@ pub use arena::{ArenaLevel, ArenaOptions, ArenaReport, run_arena};
 pub use counter::{CounterOptions, CounterReport, run_counter};
 pub use error::{LoadgenError, Result};
 pub use floor::{FloorOptions, serve_floor};
+pub use floor_quic::FloorQuic;
 pub use quic::discover_quic;
 pub use report::Report;
 pub use run::{ProcessFigures, RunConfig};

@@ -17,6 +17,16 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
     parse_rss_kib(&status).map(|kib| kib * 1024)
 }
 
+/// Proportional set size of process `pid` in bytes (`Pss` of
+/// `/proc/PID/smaps_rollup`): resident memory with each shared page divided
+/// by the number of mappings sharing it. RSS counts a page shared by N
+/// mappings N times: every room's plugin instance maps the module's data
+/// image copy-on-write, so RSS counts that image once per room.
+pub fn pss_bytes(pid: u32) -> Option<u64> {
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    parse_kib_field(&rollup, "Pss:").map(|kib| kib * 1024)
+}
+
 /// `utime + stime` in clock ticks from the text of `/proc/PID/stat`. The
 /// command name (field 2) may hold spaces and parentheses, so fields are
 /// counted from the last `)`.
@@ -31,7 +41,12 @@ fn parse_cpu_ticks(stat: &str) -> Option<u64> {
 
 /// `VmRSS` in KiB from the text of `/proc/PID/status`.
 fn parse_rss_kib(status: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    parse_kib_field(status, "VmRSS:")
+}
+
+/// The number of the first line starting with `field` (`Name:  123 kB`).
+fn parse_kib_field(text: &str, field: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
@@ -87,6 +102,8 @@ mod tests {
         let status = "Name:\tarbiter\nVmPeak:\t 9000 kB\nVmRSS:\t   12345 kB\n";
         assert_eq!(parse_rss_kib(status), Some(12345));
         assert_eq!(parse_rss_kib("Name: x\n"), None);
+        let rollup = "55d0-7ffd ---p 00000000 00:00 0 [rollup]\nRss:  900 kB\nPss:  700 kB\nPss_Anon: 600 kB\n";
+        assert_eq!(parse_kib_field(rollup, "Pss:"), Some(700));
     }
 
     #[test]
@@ -94,6 +111,7 @@ mod tests {
         if cfg!(target_os = "linux") {
             assert!(cpu_seconds(std::process::id()).is_some());
             assert!(rss_bytes(std::process::id()).unwrap_or(0) > 0);
+            assert!(pss_bytes(std::process::id()).unwrap_or(0) > 0);
         }
     }
 }

@@ -72,12 +72,13 @@ fn arena_table(r: &ArenaReport) -> String {
     );
     let _ = writeln!(
         out,
-        "{:>6} {:>6} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8} {:>7} {:>7} {:>7} {:>15} {:>5} {:>5} {:>8} {:>4}",
+        "{:>6} {:>6} {:>8} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8} {:>7} {:>7} {:>7} {:>15} {:>5} {:>5} {:>8} {:>4}",
         "ccu",
         "conn",
         "srv_cpu%",
         "rss_MiB",
-        "KiB/cli",
+        "RSS/cli",
+        "PSS/cli",
         "out_MB/s",
         "frames/s",
         "B/cli/s",
@@ -95,12 +96,13 @@ fn arena_table(r: &ArenaReport) -> String {
         let [p50, p99, max] = lat(l.latency);
         let _ = writeln!(
             out,
-            "{:>6} {:>6} {:>8} {:>8} {:>8} {:>9.2} {:>8.0} {:>8.0} {:>7} {:>7} {:>7} {:>15} {:>5} {:>5} {:>8} {:>4}",
+            "{:>6} {:>6} {:>8} {:>8} {:>8} {:>8} {:>9.2} {:>8.0} {:>8.0} {:>7} {:>7} {:>7} {:>15} {:>5} {:>5} {:>8} {:>4}",
             l.ccu,
             l.connected,
             c,
             rss,
             opt(l.server_rss_per_client_bytes.map(|b| b / 1024.0), 1),
+            opt(l.server_pss_per_client_bytes.map(|b| b / 1024.0), 1),
             l.bytes_out_per_sec / 1e6,
             l.frames_out_per_sec,
             l.bytes_per_client_per_sec,

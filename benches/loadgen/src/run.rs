@@ -12,7 +12,7 @@ use serde::Serialize;
 use tokio::task::{JoinHandle, LocalSet};
 
 use crate::error::Result;
-use crate::procstat::{CpuProbe, rss_bytes};
+use crate::procstat::{CpuProbe, pss_bytes, rss_bytes};
 use crate::stats::Tally;
 use crate::target::Target;
 
@@ -131,6 +131,9 @@ pub struct ProcessFigures {
     pub server_cpu_pct: Option<f64>,
     /// Server resident memory at the end of the window, bytes.
     pub server_rss_bytes: Option<u64>,
+    /// Server proportional set size at the end of the window, bytes (shared
+    /// pages divided among their mappings; see `procstat::pss_bytes`).
+    pub server_pss_bytes: Option<u64>,
     /// The load generator's own CPU, % of one core.
     pub loadgen_cpu_pct: Option<f64>,
 }
@@ -161,6 +164,7 @@ impl Window {
         ProcessFigures {
             server_cpu_pct: self.server.and_then(|(_, p)| p.percent_since()),
             server_rss_bytes: self.server.and_then(|(pid, _)| rss_bytes(pid)),
+            server_pss_bytes: self.server.and_then(|(pid, _)| pss_bytes(pid)),
             loadgen_cpu_pct: self.me.percent_since(),
         }
     }

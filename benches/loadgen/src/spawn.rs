@@ -108,7 +108,8 @@ fn wait_for_listening(stdout: ChildStdout) -> Result<SocketAddr> {
     }
 }
 
-/// The `ws=` address of a `NAME listening ws=ADDR admin=… plugins=[…]` line.
+/// The `ws=` address of a `NAME listening ws=ADDR [quic=ADDR] admin=… plugins=[…]`
+/// line.
 pub fn parse_listening(line: &str) -> Option<SocketAddr> {
     if !line.contains(" listening ") {
         return None;
@@ -132,6 +133,12 @@ mod tests {
         );
         let floor = "floor listening ws=[::1]:4100 admin=none plugins=[]";
         assert_eq!(parse_listening(floor), Some("[::1]:4100".parse().unwrap()));
+        let floor_quic =
+            "floor listening ws=127.0.0.1:4100 quic=127.0.0.1:4434 admin=none plugins=[]";
+        assert_eq!(
+            parse_listening(floor_quic),
+            Some("127.0.0.1:4100".parse().unwrap())
+        );
         assert_eq!(parse_listening("ws=127.0.0.1:1"), None);
         assert_eq!(parse_listening("x listening ws=nope"), None);
     }

@@ -1,14 +1,14 @@
 //! Smoke test of the load generator (CI runs it so it never rots): each
 //! workload for a second or two against an in-process Arbiter server, and
-//! arena-move against the floor. No timing assertions: only that the
+//! arena-move against the floor (WebSocket and QUIC). No timing assertions: only that the
 //! workloads do what they say (moves echoed, incs reflected, joins done) and
 //! that no client failed.
 
 use std::time::Duration;
 
 use arbiter_loadgen::{
-    ArenaOptions, CounterOptions, FloorOptions, Report, RunConfig, StormOptions, Target,
-    discover_quic, run_arena, run_counter, run_storm, serve_floor,
+    ArenaOptions, ArenaReport, CounterOptions, FloorOptions, FloorQuic, Report, RunConfig,
+    StormOptions, Target, discover_quic, run_arena, run_counter, run_storm, serve_floor,
 };
 use arbiter_protocol::Codec;
 use arbiter_testkit::TestServer;
@@ -57,16 +57,7 @@ async fn arena_move_echoes_moves_in_both_codecs() {
 async fn arena_move_over_quic_echoes_datagram_moves() {
     let server = TestServer::start_quic().await;
     let mut cfg = config(&server, Codec::MsgPack);
-    let target = cfg.target.clone();
-    let quic = tokio::task::spawn_blocking(move || discover_quic(&target, "smoke"))
-        .await
-        .unwrap()
-        .unwrap();
-    cfg.quic = Some(quic);
-    let report = tokio::task::spawn_blocking(move || run_arena(&cfg, &short_arena(16)))
-        .await
-        .unwrap()
-        .unwrap();
+    let report = arena_over_quic(&mut cfg).await;
     assert_eq!(report.transport, "quic");
     let level = &report.levels[0];
     assert_eq!(level.connected, 16, "{report:?}");
@@ -130,9 +121,14 @@ async fn the_floor_serves_arena_clients() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let floor = tokio::spawn(serve_floor(listener, FloorOptions::default(), async {
-        let _ = stopped.await;
-    }));
+    let floor = tokio::spawn(serve_floor(
+        listener,
+        None,
+        FloorOptions::default(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
     for codec in Codec::SUPPORTED {
         let mut cfg = RunConfig::new(Target::local(addr));
         cfg.codec = codec;
@@ -149,4 +145,53 @@ async fn the_floor_serves_arena_clients() {
     }
     let _ = stop.send(());
     floor.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_floor_serves_arena_clients_over_quic() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let quic = FloorQuic::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let floor = tokio::spawn(serve_floor(
+        listener,
+        Some(quic),
+        FloorOptions::default(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    for codec in Codec::SUPPORTED {
+        let mut cfg = RunConfig::new(Target::local(addr));
+        cfg.codec = codec;
+        let report = arena_over_quic(&mut cfg).await;
+        assert_eq!(report.transport, "quic");
+        let level = &report.levels[0];
+        assert_eq!(level.connected, 16, "{report:?}");
+        assert_eq!((level.errors, level.disconnects), (0, 0), "{report:?}");
+        // Moves went out as datagrams and patches came back on the stream;
+        // no echo: the floor keeps no state.
+        assert!(level.moves_sent > 0, "{report:?}");
+        assert!(level.frames_out_per_sec > 0.0 && level.bytes_per_client_per_sec > 0.0);
+        assert_eq!(level.moves_echoed, 0);
+    }
+    let _ = stop.send(());
+    floor.await.unwrap().unwrap();
+}
+
+/// Finds the QUIC endpoint as `loadgen --transport quic` does (`handshake.ok`
+/// over WebSocket names its port and certificate), then runs a short
+/// arena-move over it with 16 clients.
+async fn arena_over_quic(cfg: &mut RunConfig) -> ArenaReport {
+    let target = cfg.target.clone();
+    let quic = tokio::task::spawn_blocking(move || discover_quic(&target, "smoke"))
+        .await
+        .unwrap()
+        .unwrap();
+    cfg.quic = Some(quic);
+    let cfg = cfg.clone();
+    tokio::task::spawn_blocking(move || run_arena(&cfg, &short_arena(16)))
+        .await
+        .unwrap()
+        .unwrap()
 }

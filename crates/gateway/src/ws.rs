@@ -17,9 +17,9 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes, http};
 
 /// Initial read buffer of a WebSocket connection. Client frames are small
 /// (an arena move is ~40 bytes) and one read takes every frame waiting up to
-/// this size; a larger frame grows the buffer. 1 KiB instead of 4 KiB saves
-/// 3 KiB per connection.
-const READ_BUFFER: usize = 1024;
+/// this size (a dozen moves); a larger frame grows the buffer. 512 bytes
+/// instead of 4 KiB saves 3.5 KiB per connection.
+const READ_BUFFER: usize = 512;
 
 /// How long a TCP connection has to finish the WebSocket upgrade.
 const UPGRADE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -67,7 +67,7 @@ async fn connection(stream: TcpStream, runtime: Arc<Runtime>) -> io::Result<()> 
     let limit = ws_message_limit(runtime.config().limits.max_frame_bytes);
     // tungstenite's default read buffer is 128 KiB per connection, allocated
     // and zeroed up front: at arena-move rates that memset was a quarter of
-    // the server's CPU. Game frames are small; 1 KiB grows when needed.
+    // the server's CPU. Game frames are small; 512 bytes grow when needed.
     let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
         .max_message_size(Some(limit))

@@ -9,7 +9,7 @@ pub struct RoomConfig {
     pub checksum_every: u32,
     /// Most patches kept for, and replayed to, a resuming member; more missed
     /// patches get a snapshot instead, which cannot overflow its outbox
-    /// (default 64). Beyond the newest 4, patches are kept only while they
+    /// (default 64). Beyond the newest 2, patches are kept only while they
     /// weigh less than the state (else a snapshot is the cheaper repair).
     pub max_replay: usize,
     /// Failed hooks before the room closes (default 10).

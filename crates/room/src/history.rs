@@ -15,7 +15,7 @@ use arbiter_protocol::{Checksum, Seq, SharedFrame};
 
 /// Patches always kept for replay (a blip of a few ticks replays rather
 /// than resending the state), whatever they weigh.
-pub(crate) const ALWAYS_KEPT: usize = 4;
+pub(crate) const ALWAYS_KEPT: usize = 2;
 
 /// One sent patch, kept for replay.
 #[derive(Debug)]
@@ -28,8 +28,10 @@ struct Kept {
 /// The last patches' checksums, and the newest patches worth replaying.
 #[derive(Debug)]
 pub(crate) struct History {
-    /// `(seq, checksum)` after each of the last `checksum_capacity` patches.
-    checksums: VecDeque<(Seq, Checksum)>,
+    /// The checksum after each of the last `checksum_capacity` patches; the
+    /// first is patch `first_checksum`'s (seqs are consecutive).
+    checksums: VecDeque<Checksum>,
+    first_checksum: Seq,
     checksum_capacity: usize,
     /// Consecutive seqs, oldest first, ending at the newest patch.
     frames: VecDeque<Kept>,
@@ -42,6 +44,7 @@ impl History {
     pub(crate) fn new(checksums: usize, max_frames: usize) -> History {
         History {
             checksums: VecDeque::with_capacity(checksums.min(1024)),
+            first_checksum: Seq(0),
             checksum_capacity: checksums,
             frames: VecDeque::with_capacity(max_frames.min(ALWAYS_KEPT)),
             frames_weight: 0,
@@ -64,7 +67,8 @@ impl History {
             if self.checksums.len() == self.checksum_capacity {
                 self.checksums.pop_front();
             }
-            self.checksums.push_back((seq, checksum));
+            self.checksums.push_back(checksum);
+            self.first_checksum = Seq(seq.0 + 1 - self.checksums.len() as u64);
         }
         if self.max_frames == 0 {
             return;
@@ -83,9 +87,8 @@ impl History {
 
     /// The checksum after patch `seq`, when it is still kept.
     pub(crate) fn checksum_at(&self, seq: Seq) -> Option<Checksum> {
-        let first = self.checksums.front()?.0.0;
-        let idx = usize::try_from(seq.0.checked_sub(first)?).ok()?;
-        self.checksums.get(idx).map(|e| e.1)
+        let idx = usize::try_from(seq.0.checked_sub(self.first_checksum.0)?).ok()?;
+        self.checksums.get(idx).copied()
     }
 
     /// Every patch after `seq` up to `current`, or `None` when some are no
@@ -132,8 +135,8 @@ mod tests {
         let mut h = History::new(256, 64);
         // Each patch weighs as much as the whole state (an arena).
         fill(&mut h, 1..=40, 100, 100);
-        assert_eq!(h.since(Seq(36), Seq(40)).map(|f| f.len()), Some(4));
-        assert!(h.since(Seq(35), Seq(40)).is_none(), "a snapshot is cheaper");
+        assert_eq!(h.since(Seq(38), Seq(40)).map(|f| f.len()), Some(2));
+        assert!(h.since(Seq(37), Seq(40)).is_none(), "a snapshot is cheaper");
         // Checksums are kept for acks all the same.
         assert_eq!(h.checksum_at(Seq(1)), Some(Checksum(1)));
         assert_eq!(h.checksum_at(Seq(40)), Some(Checksum(40)));

@@ -1,7 +1,6 @@
 //! The room state machine: committed state, pending ops, seq, history, and the
 //! plugin hooks around them. Membership handlers are in `members.rs`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use arbiter_plugin_abi::{
@@ -13,6 +12,7 @@ use arbiter_protocol::{
     ServerRoomMessage, SessionId, SharedFrame, StatePatch, StateSnapshot,
 };
 use arbiter_state::PatchOp;
+use rustc_hash::FxHashMap;
 use serde_json::{Map, Value};
 
 use crate::config::{RoomConfig, matches_type};
@@ -62,9 +62,9 @@ pub struct Room<L: RoomLogic> {
     pending: Vec<PatchOp>,
     since_checksum: u32,
     pub(crate) history: History,
-    pub(crate) members: HashMap<SessionId, Member>,
+    pub(crate) members: FxHashMap<SessionId, Member>,
     /// Seats held for matched sessions, with their expiry (Unix ms).
-    pub(crate) reservations: HashMap<SessionId, u64>,
+    pub(crate) reservations: FxHashMap<SessionId, u64>,
     errors: u32,
     close_after: Option<String>,
     closed: Option<String>,
@@ -119,8 +119,8 @@ impl<L: RoomLogic> Room<L> {
             checksum,
             pending: Vec::new(),
             since_checksum: 0,
-            members: HashMap::new(),
-            reservations: HashMap::new(),
+            members: FxHashMap::default(),
+            reservations: FxHashMap::default(),
             errors: 0,
             close_after: None,
             closed: None,

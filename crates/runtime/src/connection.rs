@@ -1,29 +1,15 @@
-//! One transport connection: the handshake, then a reader loop that feeds the
-//! session's inbound pipeline and routes frames, and a writer task that drains
-//! the session's outbox into the transport.
+//! One transport connection: the handshake, then one loop that feeds the
+//! session's inbound pipeline, routes frames, and drains the session's
+//! outbox into the transport.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use arbiter_protocol::{Codec, ErrorCode, HandshakeOk, MessageType, ServerFrame};
 use arbiter_session::{Accepted, Inbound, InboundOutcome, Liveness};
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::outbox::{Batch, Item};
-
-/// Why a writer stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum WriterEnd {
-    /// Its outbox epoch ended (suspended, or resumed by another transport).
-    Stale,
-    /// Everything queued was written and the connection closed on purpose.
-    Closed,
-    /// A reliable frame did not fit in the outbox.
-    Overflow,
-    /// The transport failed.
-    Failed,
-}
 use crate::room_actor::is_patch;
 use crate::router::route;
 use crate::runtime::{Runtime, unix_ms};
@@ -50,7 +36,7 @@ enum End {
     ProtocolClose,
     /// Another transport resumed the session.
     TakenOver,
-    /// The writer ended on its own (write error).
+    /// Writing to the transport failed.
     WriterFailed,
 }
 
@@ -103,8 +89,14 @@ async fn serve<R: FrameRx, T: FrameTx>(
             if generation > 1 {
                 crate::lifecycle::resume_rooms(&session, epoch);
             }
-            let writer = tokio::spawn(write_loop(rt.clone(), session.clone(), epoch, codec, tx));
-            let end = read_loop(&rt, &session, generation, epoch, codec, &mut rx, writer).await;
+            let link = Link {
+                rt: &rt,
+                session: &session,
+                generation,
+                epoch,
+                codec,
+            };
+            let end = drive(link, &mut rx, &mut tx).await;
             crate::lifecycle::after_connection(&rt, &session, generation, end_label(end));
         } else {
             crate::lifecycle::after_connection(&rt, &session, generation, Some("transport_closed"));
@@ -225,19 +217,34 @@ async fn send_json<T: FrameTx>(tx: &mut T, frame: &ServerFrame) -> std::io::Resu
     tx.flush().await
 }
 
-async fn read_loop<R: FrameRx>(
-    rt: &Arc<Runtime>,
-    session: &Arc<Session>,
+/// What the connection's loop works for.
+struct Link<'a> {
+    rt: &'a Arc<Runtime>,
+    session: &'a Arc<Session>,
     generation: u64,
     epoch: u64,
     codec: Codec,
-    rx: &mut R,
-    mut writer: JoinHandle<WriterEnd>,
-) -> End {
+}
+
+/// One task per connection, as the floor has: it reads frames and routes
+/// them, and drains the session's outbox into the transport, one flush per
+/// batch. (A separate writer task cost a task, a lock shared by the two
+/// halves of the socket and 0.7 KiB per connection.) While a batch is being
+/// written nothing is read; a write that cannot finish (a client that stops
+/// reading) still yields to a takeover and to the heartbeat.
+async fn drive<R: FrameRx, T: FrameTx>(link: Link<'_>, rx: &mut R, tx: &mut T) -> End {
+    let Link {
+        rt,
+        session,
+        generation,
+        epoch,
+        codec,
+    } = link;
     let config = &rt.config.session;
     let now = Instant::now();
     let mut inbound = Inbound::new(codec, rt.config.limits, config, now.into_std());
     let mut liveness = Liveness::new(config.heartbeat, now.into_std());
+    let writer = Writer::new(rt, codec);
     // Long-lived futures, polled again rather than rebuilt for every frame: a
     // fresh timer or watch registration per frame was measurable at
     // arena-move rates. The heartbeat timer is moved on only when it fires.
@@ -254,11 +261,18 @@ async fn read_loop<R: FrameRx>(
     tokio::pin!(taken_over);
     let heartbeat = tokio::time::sleep_until(Instant::from_std(liveness.deadline()));
     tokio::pin!(heartbeat);
-    let end = loop {
-        tokio::select! {
+    let mut batch: Vec<Item> = Vec::with_capacity(4);
+    'conn: loop {
+        let event = tokio::select! {
             // Frames first: when one is waiting, nothing else is polled.
             biased;
-            frame = rx.recv() => {
+            frame = rx.recv() => Event::Frame(frame),
+            next = session.outbox.next_batch(epoch, &mut batch) => Event::Batch(next),
+            () = &mut taken_over => break End::TakenOver,
+            () = &mut heartbeat => Event::Heartbeat,
+        };
+        match event {
+            Event::Frame(frame) => {
                 let (bytes, text) = match frame {
                     None | Some(Err(_)) => break End::Dropped,
                     Some(Ok(InFrame::Close)) => break End::ClientClosed,
@@ -285,31 +299,119 @@ async fn read_loop<R: FrameRx>(
                         count_in_reply(rt, &frame, bytes.len());
                         session.send(frame);
                         session.outbox.close_when_flushed();
-                        let _ = tokio::time::timeout(CLOSE_FLUSH, &mut writer).await;
+                        let last = writer.drain(session, epoch, tx, &mut batch);
+                        let _ = tokio::time::timeout(CLOSE_FLUSH, last).await;
                         break End::ProtocolClose;
                     }
                 }
             }
-            done = &mut writer => {
-                break match done {
-                    Ok(WriterEnd::Overflow) => End::Overflow,
-                    Ok(WriterEnd::Stale) => End::TakenOver,
-                    Ok(WriterEnd::Closed) => End::ProtocolClose,
-                    Ok(WriterEnd::Failed) | Err(_) => End::WriterFailed,
+            Event::Batch(Batch::Items) => {
+                let write = writer.write(tx, &mut batch);
+                tokio::pin!(write);
+                let written = loop {
+                    tokio::select! {
+                        biased;
+                        written = &mut write => break written,
+                        () = &mut taken_over => break 'conn End::TakenOver,
+                        () = &mut heartbeat => {
+                            if liveness.is_expired(std::time::Instant::now()) {
+                                break 'conn End::Heartbeat;
+                            }
+                            heartbeat.as_mut().reset(Instant::from_std(liveness.deadline()));
+                        }
+                    }
+                };
+                if written.is_err() {
+                    break End::WriterFailed;
+                }
+            }
+            Event::Batch(end) => {
+                let _ = tx.flush().await;
+                tx.close().await;
+                break match end {
+                    Batch::Overflow => End::Overflow,
+                    Batch::Closed => End::ProtocolClose,
+                    Batch::Items | Batch::Stale => End::TakenOver,
                 };
             }
-            () = &mut taken_over => break End::TakenOver,
-            () = &mut heartbeat => {
-                let now = std::time::Instant::now();
-                if liveness.is_expired(now) {
+            Event::Heartbeat => {
+                if liveness.is_expired(std::time::Instant::now()) {
                     break End::Heartbeat;
                 }
-                heartbeat.as_mut().reset(Instant::from_std(liveness.deadline()));
+                heartbeat
+                    .as_mut()
+                    .reset(Instant::from_std(liveness.deadline()));
             }
         }
-    };
-    writer.abort();
-    end
+    }
+}
+
+/// What woke the connection's loop.
+enum Event {
+    Frame(Option<std::io::Result<InFrame>>),
+    Batch(Batch),
+    Heartbeat,
+}
+
+/// Writes outbox batches to the transport, with the per-frame metrics.
+struct Writer<'a> {
+    rt: &'a Runtime,
+    codec: Codec,
+    patch_bytes: prometheus::Histogram,
+}
+
+impl<'a> Writer<'a> {
+    fn new(rt: &'a Runtime, codec: Codec) -> Writer<'a> {
+        let patch_bytes = rt.metrics.patch_bytes.with_label_values(&[codec.as_str()]);
+        Writer {
+            rt,
+            codec,
+            patch_bytes,
+        }
+    }
+
+    /// Writes every frame of `batch` and flushes once.
+    async fn write<T: FrameTx>(&self, tx: &mut T, batch: &mut Vec<Item>) -> std::io::Result<()> {
+        let m = &self.rt.metrics;
+        let text = !self.codec.is_binary();
+        for item in batch.drain(..) {
+            let frame = item.frame.frame();
+            let bytes = match item.frame.encoded(self.codec) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot encode a server frame; skipped");
+                    continue;
+                }
+            };
+            m.count_out(frame.msg.message_type(), bytes.len());
+            if is_patch(frame) {
+                self.patch_bytes.observe(bytes.len() as f64);
+            }
+            if let Some(code) = error_code(frame) {
+                m.errors_sent_total.with_label_values(&[code]).inc();
+            }
+            tx.send(bytes, text).await?;
+        }
+        tx.flush().await
+    }
+
+    /// Writes what is still queued until the outbox says the connection is
+    /// to close, then closes it (after a fatal protocol error).
+    async fn drain<T: FrameTx>(
+        &self,
+        session: &Session,
+        epoch: u64,
+        tx: &mut T,
+        batch: &mut Vec<Item>,
+    ) {
+        while session.outbox.next_batch(epoch, batch).await == Batch::Items {
+            if self.write(tx, batch).await.is_err() {
+                return;
+            }
+        }
+        let _ = tx.flush().await;
+        tx.close().await;
+    }
 }
 
 /// Metrics for a frame answered by the inbound pipeline itself (a pong, or
@@ -327,59 +429,6 @@ fn count_in_reply(rt: &Runtime, reply: &ServerFrame, len: usize) {
         .bytes_in_total
         .with_label_values(&["invalid"])
         .inc_by(len as u64);
-}
-
-/// Drains the session's outbox into the transport, one flush per batch.
-async fn write_loop<T: FrameTx>(
-    rt: Arc<Runtime>,
-    session: Arc<Session>,
-    epoch: u64,
-    codec: Codec,
-    mut tx: T,
-) -> WriterEnd {
-    // Grows to the largest batch seen; a tick usually brings one frame.
-    let mut buf: Vec<Item> = Vec::with_capacity(4);
-    let text = !codec.is_binary();
-    let m = &rt.metrics;
-    let patch_bytes = m.patch_bytes.with_label_values(&[codec.as_str()]);
-    loop {
-        let end = match session.outbox.next_batch(epoch, &mut buf).await {
-            Batch::Items => None,
-            Batch::Stale => Some(WriterEnd::Stale),
-            Batch::Closed => Some(WriterEnd::Closed),
-            Batch::Overflow => Some(WriterEnd::Overflow),
-        };
-        if let Some(end) = end {
-            let _ = tx.flush().await;
-            tx.close().await;
-            return end;
-        }
-        for item in buf.drain(..) {
-            let frame = item.frame.frame();
-            let bytes = match item.frame.encoded(codec) {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot encode a server frame; skipped");
-                    continue;
-                }
-            };
-            m.count_out(frame.msg.message_type(), bytes.len());
-            if is_patch(frame) {
-                patch_bytes.observe(bytes.len() as f64);
-            }
-            if let Some(code) = error_code(frame) {
-                m.errors_sent_total.with_label_values(&[code]).inc();
-            }
-            if tx.send(bytes, text).await.is_err() {
-                tx.close().await;
-                return WriterEnd::Failed;
-            }
-        }
-        if tx.flush().await.is_err() {
-            tx.close().await;
-            return WriterEnd::Failed;
-        }
-    }
 }
 
 /// The wire code of an `error` or a failed `rpc.response` (for metrics).

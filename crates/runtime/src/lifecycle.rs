@@ -1,7 +1,6 @@
 //! A session's life across transports: open or resume at the handshake,
 //! suspend when a transport drops, expire after the TTL, end on a clean close.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
 
@@ -59,7 +58,7 @@ pub(crate) fn open_session(rt: &Arc<Runtime>, accepted: &Accepted) -> (Arc<Sessi
         user_id,
         resume_token: arbiter_session::new_resume_token(),
         outbox: Outbox::new(rt.config.outbox_capacity),
-        rooms: Mutex::new(HashMap::new()),
+        rooms: Mutex::new(rustc_hash::FxHashMap::default()),
         conn: Mutex::new(Conn {
             phase: Phase::Active,
         }),

@@ -12,10 +12,11 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 
 use arbiter_protocol::SharedFrame;
 use arbiter_room::Delivery;
-use tokio::sync::Notify;
+use futures_util::task::AtomicWaker;
 
 /// One queued frame.
 #[derive(Debug, Clone)]
@@ -69,7 +70,10 @@ struct Inner {
 #[derive(Debug)]
 pub struct Outbox {
     inner: Mutex<Inner>,
-    notify: Notify,
+    /// The consumer's waker. It registers under the lock, after checking its
+    /// epoch, so a consumer of an ended epoch never displaces the current
+    /// one's; pushers wake it after unlocking.
+    waker: AtomicWaker,
     capacity: usize,
 }
 
@@ -84,7 +88,7 @@ impl Outbox {
                 closing: false,
                 overflow: false,
             }),
-            notify: Notify::new(),
+            waker: AtomicWaker::new(),
             capacity: capacity.max(1),
         }
     }
@@ -108,7 +112,11 @@ impl Outbox {
         inner.accepting = true;
         inner.closing = false;
         inner.overflow = false;
-        inner.epoch
+        let epoch = inner.epoch;
+        drop(inner);
+        // The previous epoch's consumer, if still waiting, learns it is stale.
+        self.waker.wake();
+        epoch
     }
 
     /// The transport dropped: discard everything until the next `reopen`.
@@ -117,7 +125,7 @@ impl Outbox {
         inner.queue.clear();
         inner.accepting = false;
         drop(inner);
-        self.notify.notify_one();
+        self.waker.wake();
     }
 
     /// No more pushes; the writer finishes what is queued, then closes.
@@ -126,7 +134,7 @@ impl Outbox {
         inner.accepting = false;
         inner.closing = true;
         drop(inner);
-        self.notify.notify_one();
+        self.waker.wake();
     }
 
     /// True when nothing is queued (or the outbox no longer accepts frames
@@ -159,7 +167,7 @@ impl Outbox {
                     inner.overflow = true;
                     inner.queue.clear();
                     drop(inner);
-                    self.notify.notify_one();
+                    self.waker.wake();
                     return Push::Overflow;
                 }
             }
@@ -168,7 +176,7 @@ impl Outbox {
         inner.queue.push_back(Item { frame, delivery });
         drop(inner);
         if was_empty {
-            self.notify.notify_one();
+            self.waker.wake();
         }
         Push::Queued { dropped }
     }
@@ -176,30 +184,33 @@ impl Outbox {
     /// Waits for frames of `epoch` and moves them all into `buf`. One consumer
     /// (the connection's writer) at a time per epoch.
     pub async fn next_batch(&self, epoch: u64, buf: &mut Vec<Item>) -> Batch {
-        loop {
-            {
-                let mut inner = self.lock();
-                if inner.epoch != epoch {
-                    return Batch::Stale;
-                }
-                if inner.overflow {
-                    return Batch::Overflow;
-                }
-                if !inner.queue.is_empty() {
-                    buf.extend(inner.queue.drain(..));
-                    return Batch::Items;
-                }
-                if inner.closing {
-                    return Batch::Closed;
-                }
-                if !inner.accepting {
-                    return Batch::Stale;
-                }
-            }
-            // notify_one keeps a permit when nobody waits, so a push between the
-            // check above and this await is not missed.
-            self.notify.notified().await;
+        std::future::poll_fn(|cx| self.poll_batch(cx, epoch, buf)).await
+    }
+
+    /// [`Outbox::next_batch`] as a poll: `Pending` registers `cx`'s waker,
+    /// woken by the next push or state change.
+    pub fn poll_batch(&self, cx: &mut Context<'_>, epoch: u64, buf: &mut Vec<Item>) -> Poll<Batch> {
+        let mut inner = self.lock();
+        if inner.epoch != epoch {
+            return Poll::Ready(Batch::Stale);
         }
+        // Registered before the checks, under the lock: a push after them
+        // wakes this waker.
+        self.waker.register(cx.waker());
+        if inner.overflow {
+            return Poll::Ready(Batch::Overflow);
+        }
+        if !inner.queue.is_empty() {
+            buf.extend(inner.queue.drain(..));
+            return Poll::Ready(Batch::Items);
+        }
+        if inner.closing {
+            return Poll::Ready(Batch::Closed);
+        }
+        if !inner.accepting {
+            return Poll::Ready(Batch::Stale);
+        }
+        Poll::Pending
     }
 }
 

@@ -2,7 +2,6 @@
 //! from sessions, ticks it at the plugin's rate, and delivers its output into
 //! the members' outboxes.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -12,6 +11,7 @@ use arbiter_protocol::{
     Checksum, ErrorCode, Rid, RoomId, RpcResponse, Seq, ServerFrame, ServerMessage, SessionId,
 };
 use arbiter_room::{Delivery, JoinOutcome, JoinRequest, MessageBody, Output, Room, RoomInit};
+use rustc_hash::FxHashMap;
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -103,7 +103,7 @@ struct Actor {
     rt: Arc<Runtime>,
     facts: Arc<RoomFacts>,
     room: Room<PluginLogic>,
-    links: HashMap<SessionId, Link>,
+    links: FxHashMap<SessionId, Link>,
     /// For a matched room whose plugin asked for backfill: its match, to
     /// refill freed seats from the same queue.
     backfill: Option<Backfill>,
@@ -168,7 +168,7 @@ async fn run(
         rt: rt.clone(),
         facts: facts.clone(),
         room,
-        links: HashMap::new(),
+        links: FxHashMap::default(),
         backfill,
     };
     actor.publish();

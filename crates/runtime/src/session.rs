@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use arbiter_protocol::{Codec, RoomId, ServerFrame, SessionId, SharedFrame};
 use arbiter_room::Delivery;
+use rustc_hash::FxHashMap;
 use tokio::sync::watch;
 
 use crate::directory::RoomHandle;
@@ -38,7 +39,7 @@ pub(crate) struct Session {
     pub(crate) resume_token: String,
     pub(crate) outbox: Outbox,
     /// Rooms this session is a member of (or joining).
-    pub(crate) rooms: Mutex<HashMap<RoomId, RoomHandle>>,
+    pub(crate) rooms: Mutex<FxHashMap<RoomId, RoomHandle>>,
     pub(crate) conn: Mutex<Conn>,
     /// The generation of the transport that owns the session: incremented
     /// (under the `conn` lock) by every transport that takes it over, which
@@ -63,7 +64,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Session {
-    pub(crate) fn rooms(&self) -> MutexGuard<'_, HashMap<RoomId, RoomHandle>> {
+    pub(crate) fn rooms(&self) -> MutexGuard<'_, FxHashMap<RoomId, RoomHandle>> {
         lock(&self.rooms)
     }
 

@@ -110,12 +110,15 @@ pub(crate) fn emit<S: Sink>(value: &Value, sink: &mut S) -> Result<(), S::Error>
 
 fn emit_object<S: Sink>(map: &Map<String, Value>, sink: &mut S) -> Result<(), S::Error> {
     sink.put(b"{")?;
-    // serde_json keeps keys in UTF-8 (code point) order, which almost always is the
-    // UTF-16 order too: check in one pass and only sort when it is not.
-    let sorted = map
-        .keys()
-        .zip(map.keys().skip(1))
-        .all(|(a, b)| utf16_cmp(a, b) != Ordering::Greater);
+    // serde_json keeps keys in UTF-8 (code point) order, which is the UTF-16
+    // order too unless a key holds a character from U+E000 up (UTF-8 lead
+    // byte 0xEE or above): a byte scan settles the usual case, a pairwise
+    // check the rest, and only a map out of order is sorted.
+    let sorted = map.keys().all(|k| k.bytes().all(|b| b < 0xEE))
+        || map
+            .keys()
+            .zip(map.keys().skip(1))
+            .all(|(a, b)| utf16_cmp(a, b) != Ordering::Greater);
     if sorted {
         emit_members(map.iter(), sink)?;
     } else {

@@ -6,11 +6,18 @@
 //! ```text
 //! floor listening ws=127.0.0.1:4000 admin=none plugins=[]
 //! ```
+//!
+//! With `--quic-addr` it also serves QUIC (a self-signed certificate, pinned
+//! by clients through `handshake.ok`) and names it, like `arbiter`:
+//!
+//! ```text
+//! floor listening ws=127.0.0.1:4000 quic=127.0.0.1:4434 admin=none plugins=[]
+//! ```
 
 use std::io::Write;
 use std::process::ExitCode;
 
-use arbiter_loadgen::{FloorOptions, serve_floor};
+use arbiter_loadgen::{FloorOptions, FloorQuic, serve_floor};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -27,7 +34,7 @@ struct Args {
     /// Accepted for compatibility with `arbiter`; the floor has no admin server.
     #[arg(long, env = "ARBITER_ADMIN_ADDR")]
     admin_addr: Option<String>,
-    /// Accepted for compatibility with `arbiter`; the floor has no QUIC.
+    /// QUIC listener (UDP, self-signed certificate); none when absent.
     #[arg(long, env = "ARBITER_QUIC_ADDR")]
     quic_addr: Option<String>,
     /// Log filter (stderr).
@@ -62,20 +69,41 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!("floor listening ws={addr} admin=none plugins=[]");
+    let quic = match args.quic_addr.as_deref().map(bind_quic).transpose() {
+        Ok(quic) => quic,
+        Err(e) => {
+            eprintln!("floor: error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match &quic {
+        Some(quic) => println!(
+            "floor listening ws={addr} quic={} admin=none plugins=[]",
+            quic.local_addr()
+        ),
+        None => println!("floor listening ws={addr} admin=none plugins=[]"),
+    }
     let _ = std::io::stdout().flush();
     let opts = FloorOptions {
         tick: std::time::Duration::from_millis(args.tick_ms.max(1)),
         read_buffer: args.read_buffer_bytes.max(256),
         ..FloorOptions::default()
     };
-    match serve_floor(listener, opts, shutdown_signal()).await {
+    match serve_floor(listener, quic, opts, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("floor: error: {e}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// The QUIC endpoint on `addr` (`IP:PORT`).
+fn bind_quic(addr: &str) -> Result<FloorQuic, String> {
+    let parsed = addr
+        .parse()
+        .map_err(|e| format!("--quic-addr {addr:?}: {e}"))?;
+    FloorQuic::bind(parsed).map_err(|e| format!("cannot listen on {addr} (QUIC): {e}"))
 }
 
 /// SIGINT or SIGTERM.
