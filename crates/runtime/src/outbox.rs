@@ -12,11 +12,10 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use arbiter_protocol::SharedFrame;
 use arbiter_room::Delivery;
-use futures_util::task::AtomicWaker;
 
 /// One queued frame.
 #[derive(Debug, Clone)]
@@ -63,6 +62,10 @@ struct Inner {
     accepting: bool,
     closing: bool,
     overflow: bool,
+    /// The consumer's waker. Kept under the queue's lock, which every push
+    /// takes anyway, and set only after the consumer's epoch was checked, so
+    /// a consumer of an ended epoch never displaces the current one's.
+    waker: Option<Waker>,
 }
 
 /// The queue itself: many pushers (room actors, the session's own task),
@@ -70,10 +73,6 @@ struct Inner {
 #[derive(Debug)]
 pub struct Outbox {
     inner: Mutex<Inner>,
-    /// The consumer's waker. It registers under the lock, after checking its
-    /// epoch, so a consumer of an ended epoch never displaces the current
-    /// one's; pushers wake it after unlocking.
-    waker: AtomicWaker,
     capacity: usize,
 }
 
@@ -87,8 +86,8 @@ impl Outbox {
                 accepting: false,
                 closing: false,
                 overflow: false,
+                waker: None,
             }),
-            waker: AtomicWaker::new(),
             capacity: capacity.max(1),
         }
     }
@@ -113,9 +112,8 @@ impl Outbox {
         inner.closing = false;
         inner.overflow = false;
         let epoch = inner.epoch;
-        drop(inner);
         // The previous epoch's consumer, if still waiting, learns it is stale.
-        self.waker.wake();
+        wake(inner);
         epoch
     }
 
@@ -124,8 +122,7 @@ impl Outbox {
         let mut inner = self.lock();
         inner.queue.clear();
         inner.accepting = false;
-        drop(inner);
-        self.waker.wake();
+        wake(inner);
     }
 
     /// No more pushes; the writer finishes what is queued, then closes.
@@ -133,8 +130,7 @@ impl Outbox {
         let mut inner = self.lock();
         inner.accepting = false;
         inner.closing = true;
-        drop(inner);
-        self.waker.wake();
+        wake(inner);
     }
 
     /// True when nothing is queued (or the outbox no longer accepts frames
@@ -166,17 +162,15 @@ impl Outbox {
                     inner.accepting = false;
                     inner.overflow = true;
                     inner.queue.clear();
-                    drop(inner);
-                    self.waker.wake();
+                    wake(inner);
                     return Push::Overflow;
                 }
             }
         }
         let was_empty = inner.queue.is_empty();
         inner.queue.push_back(Item { frame, delivery });
-        drop(inner);
         if was_empty {
-            self.waker.wake();
+            wake(inner);
         }
         Push::Queued { dropped }
     }
@@ -196,7 +190,10 @@ impl Outbox {
         }
         // Registered before the checks, under the lock: a push after them
         // wakes this waker.
-        self.waker.register(cx.waker());
+        match &inner.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => inner.waker = Some(cx.waker().clone()),
+        }
         if inner.overflow {
             return Poll::Ready(Batch::Overflow);
         }
@@ -211,6 +208,16 @@ impl Outbox {
             return Poll::Ready(Batch::Stale);
         }
         Poll::Pending
+    }
+}
+
+/// Takes the consumer's waker, unlocks, then wakes it (waking under the lock
+/// would let the woken task contend for it).
+fn wake(mut inner: MutexGuard<'_, Inner>) {
+    let waker = inner.waker.take();
+    drop(inner);
+    if let Some(waker) = waker {
+        waker.wake();
     }
 }
 
