@@ -7,7 +7,7 @@
 //! - [`Replica`] (sans-IO): one room's state, seq and checksum, advanced by
 //!   `state.snapshot` and `state.patch`. A patch at or below the current seq is
 //!   a duplicate and ignored ([`PatchOutcome::Duplicate`]: a resumed session
-//!   replays every unacknowledged patch); one beyond `seq + 1` is a
+//!   replays the unacknowledged patches it still keeps); one beyond `seq + 1` is a
 //!   [`ReplicaError::Gap`]; a patch that does not apply or whose checksum
 //!   differs is refused and the state stays as it was. Use it directly when you
 //!   bring your own transport.

@@ -12,7 +12,7 @@ pub enum PatchOutcome {
     /// The patch was the next one and is now part of the state.
     Applied,
     /// The patch's seq is not above the replica's: it was already applied (a
-    /// resumed session replays every unacknowledged patch), so it was ignored.
+    /// resumed session replays the unacknowledged patches), so it was ignored.
     Duplicate,
 }
 
