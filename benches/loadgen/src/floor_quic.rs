@@ -11,25 +11,22 @@
 //! datagram (a `move`) is decoded and dropped. Each tick, a joined client
 //! gets the tick's patch: the bytes encoded once per tick, with their prefix.
 //!
-//! `arbiter-gateway`'s listener is not reused: it serves only through the
-//! runtime (no access to its endpoint), and depending on it would link the
-//! whole runtime into the floor.
+//! The endpoint's configuration (certificate, TLS, transport settings) and
+//! the stream framing are `arbiter-gateway`'s own; only the serving differs
+//! (no runtime behind it).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arbiter_gateway::{QuicIdentity, quic_frame_prefix, split_quic_frame};
 use arbiter_protocol::{Codec, QuicInfo, ServerFrame};
-use bytes::{Buf, Bytes, BytesMut};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use sha2::{Digest, Sha256};
+use bytes::{Bytes, BytesMut};
 use tokio::sync::broadcast;
 
 use crate::error::{LoadgenError, Result};
 use crate::floor::{FloorCtx, Opening, TickFrames};
 
-/// The ALPN protocol id of Arbiter over QUIC.
-const ALPN: &[u8] = b"arbiter/1";
 /// Bytes of a stream frame's length prefix.
 pub(crate) const PREFIX: usize = 4;
 /// How long a connection has for the TLS handshake, opening its stream and
@@ -37,10 +34,6 @@ pub(crate) const PREFIX: usize = 4;
 const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a refusal may take to reach the client before the close.
 const CLOSE_FLUSH: Duration = Duration::from_secs(2);
-/// No packet for this long closes a connection (clients keep alive).
-const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Datagrams buffered per connection, each way, before the oldest are dropped.
-const DATAGRAM_BUFFER: usize = 256 * 1024;
 /// Largest chunk read from a stream at once.
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -63,14 +56,14 @@ impl FloorQuic {
     /// Binds a UDP socket on `addr` with a fresh self-signed certificate for
     /// `localhost`, `127.0.0.1` and `::1`. Must run inside a tokio runtime.
     pub fn bind(addr: SocketAddr) -> Result<FloorQuic> {
-        let (cert, key) = self_signed()?;
-        let cert_sha256 = sha256_hex(&cert);
-        let endpoint = quinn::Endpoint::server(server_config(cert, key)?, addr)?;
+        let identity = QuicIdentity::self_signed().map_err(quic_err)?;
+        let config = identity.server_config().map_err(quic_err)?;
+        let endpoint = quinn::Endpoint::server(config, addr)?;
         let local_addr = endpoint.local_addr()?;
         Ok(FloorQuic {
             endpoint,
             local_addr,
-            cert_sha256,
+            cert_sha256: identity.cert_sha256().to_owned(),
         })
     }
 
@@ -99,56 +92,6 @@ impl FloorQuic {
     }
 }
 
-/// A self-signed ECDSA P-256 certificate and its key. Clients pin its
-/// SHA-256, so its validity dates (rcgen's defaults) do not matter.
-fn self_signed() -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>)> {
-    let cert_err = |e: rcgen::Error| LoadgenError::Quic(format!("certificate: {e}"));
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(cert_err)?;
-    let names = ["localhost", "127.0.0.1", "::1"]
-        .map(str::to_owned)
-        .to_vec();
-    let cert = rcgen::CertificateParams::new(names)
-        .and_then(|params| params.self_signed(&key))
-        .map_err(cert_err)?;
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-    Ok((cert.der().clone(), key))
-}
-
-/// Lowercase hex SHA-256 of `bytes`.
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// TLS 1.3 only, ALPN `arbiter/1`, no client certificates, ring; the
-/// gateway's transport settings.
-fn server_config(
-    cert: CertificateDer<'static>,
-    key: PrivateKeyDer<'static>,
-) -> Result<quinn::ServerConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(quic_err)?
-        .with_no_client_auth()
-        .with_single_cert(vec![cert], key)
-        .map_err(quic_err)?;
-    tls.alpn_protocols = vec![ALPN.to_vec()];
-    let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls).map_err(quic_err)?;
-    let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-    let mut transport = quinn::TransportConfig::default();
-    transport
-        .max_concurrent_bidi_streams(quinn::VarInt::from_u32(1))
-        .max_concurrent_uni_streams(quinn::VarInt::from_u32(0))
-        .max_idle_timeout(quinn::IdleTimeout::try_from(IDLE_TIMEOUT).ok())
-        .datagram_receive_buffer_size(Some(DATAGRAM_BUFFER))
-        .datagram_send_buffer_size(DATAGRAM_BUFFER);
-    config.transport_config(Arc::new(transport));
-    Ok(config)
-}
-
 /// `frame` encoded in `codec` after its 4-byte big-endian length: one QUIC
 /// stream frame (`[PREFIX..]` is the bare frame).
 pub(crate) fn prefixed(codec: Codec, frame: &ServerFrame) -> Result<Bytes> {
@@ -157,32 +100,9 @@ pub(crate) fn prefixed(codec: Codec, frame: &ServerFrame) -> Result<Bytes> {
     codec
         .encode_server(frame, &mut buf)
         .map_err(|e| LoadgenError::Protocol(e.to_string()))?;
-    let len = u32::try_from(buf.len() - PREFIX)
-        .map_err(|_| LoadgenError::Protocol("a frame over 4 GiB".into()))?;
-    buf[..PREFIX].copy_from_slice(&len.to_be_bytes());
+    let prefix = quic_frame_prefix(buf.len() - PREFIX).map_err(quic_err)?;
+    buf[..PREFIX].copy_from_slice(&prefix);
     Ok(Bytes::from(buf))
-}
-
-/// Splits one complete frame off the front of `buf`; `Ok(None)`: more bytes
-/// are needed. A declared length over `limit` is an error.
-fn split_frame(buf: &mut BytesMut, limit: usize) -> Result<Option<Bytes>> {
-    let Some(prefix) = buf.get(..PREFIX) else {
-        return Ok(None);
-    };
-    let mut len = [0u8; PREFIX];
-    len.copy_from_slice(prefix);
-    let len = u32::from_be_bytes(len) as usize;
-    if len > limit {
-        return Err(LoadgenError::Protocol(format!(
-            "a {len}-byte frame is over the limit of {limit} bytes"
-        )));
-    }
-    if buf.len() < PREFIX + len {
-        buf.reserve(PREFIX + len - buf.len());
-        return Ok(None);
-    }
-    buf.advance(PREFIX);
-    Ok(Some(buf.split_to(len).freeze()))
 }
 
 /// Length-prefixed frames from a receive stream. Cancel-safe (the buffer
@@ -198,7 +118,7 @@ impl FrameReader {
     /// boundary.
     async fn next(&mut self) -> Result<Option<Bytes>> {
         loop {
-            if let Some(frame) = split_frame(&mut self.buf, self.limit)? {
+            if let Some(frame) = split_quic_frame(&mut self.buf, self.limit).map_err(quic_err)? {
                 return Ok(Some(frame));
             }
             match self.recv.read_chunk(READ_CHUNK, true).await {
@@ -314,7 +234,7 @@ mod tests {
         let whole = buf.len();
         let mut partial = BytesMut::from(&buf[..whole - 1]);
         for codec in Codec::SUPPORTED {
-            let bytes = match split_frame(&mut buf, 1024).unwrap() {
+            let bytes = match split_quic_frame(&mut buf, 1024).unwrap() {
                 Some(bytes) => bytes,
                 None => panic!("a whole frame is there"),
             };
@@ -324,10 +244,10 @@ mod tests {
             assert!(matches!(decoded.msg, ServerMessage::Pong(_)));
         }
         assert!(buf.is_empty());
-        assert!(split_frame(&mut partial, 1024).unwrap().is_some());
-        assert_eq!(split_frame(&mut partial, 1024).unwrap(), None);
+        assert!(split_quic_frame(&mut partial, 1024).unwrap().is_some());
+        assert_eq!(split_quic_frame(&mut partial, 1024).unwrap(), None);
         let mut big = BytesMut::from(&u32::MAX.to_be_bytes()[..]);
-        assert!(split_frame(&mut big, 1024).is_err());
+        assert!(split_quic_frame(&mut big, 1024).is_err());
     }
 
     /// A client of `quic`'s floor that has sent `first` and read the reply.

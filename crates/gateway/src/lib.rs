@@ -61,6 +61,7 @@
 mod quic;
 mod ws;
 
+pub use quic::framing::{prefix as quic_frame_prefix, split_frame as split_quic_frame};
 pub use quic::{
     ALPN, CLOSE_NORMAL, CLOSE_PROTOCOL, CLOSE_REFUSED, GENERATED_CERT_VALIDITY, QuicError,
     QuicIdentity, QuicListener, serve_quic, sha256_hex,

@@ -22,7 +22,7 @@
 //! length over [`crate::ws_message_limit`] closes the connection with
 //! [`CLOSE_PROTOCOL`].
 
-mod framing;
+pub(crate) mod framing;
 mod tls;
 
 use std::future::Future;
@@ -107,11 +107,7 @@ impl QuicListener {
     /// Binds a UDP socket on `addr` serving ALPN `arbiter/1` with
     /// `identity`, datagrams enabled. Must run inside a tokio runtime.
     pub fn bind(addr: SocketAddr, identity: &QuicIdentity) -> Result<QuicListener, QuicError> {
-        let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(identity.server_crypto()?)
-            .map_err(|e| QuicError::Certificate(e.to_string()))?;
-        let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-        config.transport_config(Arc::new(transport_config()));
-        let endpoint = quinn::Endpoint::server(config, addr)
+        let endpoint = quinn::Endpoint::server(identity.server_config()?, addr)
             .map_err(|source| QuicError::Bind { addr, source })?;
         let local_addr = endpoint
             .local_addr()
@@ -135,6 +131,20 @@ impl QuicListener {
             port: self.local_addr.port(),
             cert_sha256: self.cert_sha256.clone(),
         }
+    }
+}
+
+impl QuicIdentity {
+    /// The quinn server configuration of an Arbiter QUIC endpoint with this
+    /// identity: TLS 1.3, ALPN `arbiter/1`, one client bidirectional stream,
+    /// datagrams with bounded buffers, 30 s idle timeout. The listener uses
+    /// it; so does the benchmark floor, to be the same endpoint.
+    pub fn server_config(&self) -> Result<quinn::ServerConfig, QuicError> {
+        let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(self.server_crypto()?)
+            .map_err(|e| QuicError::Certificate(e.to_string()))?;
+        let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+        config.transport_config(Arc::new(transport_config()));
+        Ok(config)
     }
 }
 

@@ -313,11 +313,8 @@ async fn drive<R: FrameRx, T: FrameTx>(link: Link<'_>, rx: &mut R, tx: &mut T) -
                         biased;
                         written = &mut write => break written,
                         () = &mut taken_over => break 'conn End::TakenOver,
-                        () = &mut heartbeat => {
-                            if liveness.is_expired(std::time::Instant::now()) {
-                                break 'conn End::Heartbeat;
-                            }
-                            heartbeat.as_mut().reset(Instant::from_std(liveness.deadline()));
+                        () = &mut heartbeat => if silent(&liveness, heartbeat.as_mut()) {
+                            break 'conn End::Heartbeat;
                         }
                     }
                 };
@@ -335,15 +332,22 @@ async fn drive<R: FrameRx, T: FrameTx>(link: Link<'_>, rx: &mut R, tx: &mut T) -
                 };
             }
             Event::Heartbeat => {
-                if liveness.is_expired(std::time::Instant::now()) {
+                if silent(&liveness, heartbeat.as_mut()) {
                     break End::Heartbeat;
                 }
-                heartbeat
-                    .as_mut()
-                    .reset(Instant::from_std(liveness.deadline()));
             }
         }
     }
+}
+
+/// The heartbeat timer fired: true when the connection really was silent
+/// for two heartbeats; else the timer moves on to the current deadline.
+fn silent(liveness: &Liveness, timer: std::pin::Pin<&mut tokio::time::Sleep>) -> bool {
+    if liveness.is_expired(std::time::Instant::now()) {
+        return true;
+    }
+    timer.reset(Instant::from_std(liveness.deadline()));
+    false
 }
 
 /// What woke the connection's loop.

@@ -10,7 +10,6 @@
 //! sender knows, so that frames meant for a dropped transport never mix with
 //! a resumed one's replay.
 
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
@@ -57,7 +56,9 @@ pub enum Batch {
 
 #[derive(Debug)]
 struct Inner {
-    queue: VecDeque<Item>,
+    /// Oldest first. A `Vec`: the consumer always takes everything, by
+    /// swapping it with its (empty) batch buffer, so no item is moved twice.
+    queue: Vec<Item>,
     epoch: u64,
     accepting: bool,
     closing: bool,
@@ -81,7 +82,7 @@ impl Outbox {
     pub fn new(capacity: usize) -> Outbox {
         Outbox {
             inner: Mutex::new(Inner {
-                queue: VecDeque::new(),
+                queue: Vec::new(),
                 epoch: 0,
                 accepting: false,
                 closing: false,
@@ -168,7 +169,7 @@ impl Outbox {
             }
         }
         let was_empty = inner.queue.is_empty();
-        inner.queue.push_back(Item { frame, delivery });
+        inner.queue.push(Item { frame, delivery });
         if was_empty {
             wake(inner);
         }
@@ -198,7 +199,11 @@ impl Outbox {
             return Poll::Ready(Batch::Overflow);
         }
         if !inner.queue.is_empty() {
-            buf.extend(inner.queue.drain(..));
+            if buf.is_empty() {
+                std::mem::swap(buf, &mut inner.queue);
+            } else {
+                buf.append(&mut inner.queue);
+            }
             return Poll::Ready(Batch::Items);
         }
         if inner.closing {

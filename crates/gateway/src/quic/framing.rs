@@ -14,7 +14,7 @@ const READ_CHUNK: usize = 64 * 1024;
 /// Splits one complete frame off the front of `buf`. `Ok(None)`: more bytes
 /// are needed. A declared length over `limit` is an error (the caller closes
 /// the connection).
-pub(crate) fn split_frame(buf: &mut BytesMut, limit: usize) -> io::Result<Option<Bytes>> {
+pub fn split_frame(buf: &mut BytesMut, limit: usize) -> io::Result<Option<Bytes>> {
     let Some(prefix) = buf.get(..4) else {
         return Ok(None);
     };
@@ -36,7 +36,7 @@ pub(crate) fn split_frame(buf: &mut BytesMut, limit: usize) -> io::Result<Option
 }
 
 /// The 4-byte big-endian length prefix of a frame of `len` bytes.
-pub(crate) fn prefix(len: usize) -> io::Result<[u8; 4]> {
+pub fn prefix(len: usize) -> io::Result<[u8; 4]> {
     u32::try_from(len)
         .map(u32::to_be_bytes)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a frame over 4 GiB"))
