@@ -300,6 +300,20 @@ fn encode(codec: Codec, frame: &ServerFrame) -> Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// The next tick's frames (a connection that fell behind skips to the ones
+/// still buffered); `None` once the ticker has stopped.
+pub(crate) async fn next_tick(
+    ticks: &mut broadcast::Receiver<Arc<TickFrames>>,
+) -> Option<Arc<TickFrames>> {
+    loop {
+        match ticks.recv().await {
+            Ok(frames) => return Some(frames),
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => return None,
+        }
+    }
+}
+
 /// `frame` as one WebSocket message of `codec`.
 fn message(codec: Codec, frame: &ServerFrame) -> Result<Message> {
     let bytes = encode(codec, frame)?;
@@ -352,12 +366,8 @@ async fn connection(
                     ws.send(message(session.codec, &reply)?).await?;
                 }
             }
-            tick = ticks.recv() => {
-                let frames = match tick {
-                    Ok(frames) => frames,
-                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(broadcast::error::RecvError::Closed) => return Ok(()),
-                };
+            tick = next_tick(&mut ticks) => {
+                let Some(frames) = tick else { return Ok(()) };
                 if session.joined {
                     ws.send(frames.ws(session.codec)).await?;
                 }

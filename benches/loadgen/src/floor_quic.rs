@@ -11,21 +11,21 @@
 //! datagram (a `move`) is decoded and dropped. Each tick, a joined client
 //! gets the tick's patch: the bytes encoded once per tick, with their prefix.
 //!
-//! The endpoint's configuration (certificate, TLS, transport settings) and
-//! the stream framing are `arbiter-gateway`'s own; only the serving differs
-//! (no runtime behind it).
+//! The endpoint is `arbiter-gateway`'s [`QuicListener`] (certificate, TLS,
+//! transport settings) and the stream framing is the gateway's; only the
+//! serving differs (no runtime behind it).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arbiter_gateway::{QuicIdentity, quic_frame_prefix, split_quic_frame};
+use arbiter_gateway::{QuicIdentity, QuicListener, quic_frame_prefix, split_quic_frame};
 use arbiter_protocol::{Codec, QuicInfo, ServerFrame};
 use bytes::{Bytes, BytesMut};
 use tokio::sync::broadcast;
 
 use crate::error::{LoadgenError, Result};
-use crate::floor::{FloorCtx, Opening, TickFrames};
+use crate::floor::{FloorCtx, Opening, TickFrames, next_tick};
 
 /// Bytes of a stream frame's length prefix.
 pub(crate) const PREFIX: usize = 4;
@@ -41,54 +41,42 @@ fn quic_err(e: impl std::fmt::Display) -> LoadgenError {
     LoadgenError::Quic(e.to_string())
 }
 
-/// The floor's bound QUIC endpoint (self-signed certificate), not yet
-/// serving: bind it, print [`FloorQuic::local_addr`], then hand it to
-/// [`crate::serve_floor`], which announces [`FloorQuic::info`] in every
-/// `handshake.ok`.
+/// The floor's bound QUIC endpoint (the gateway's listener with a
+/// self-signed certificate), not yet serving: bind it, print
+/// [`FloorQuic::local_addr`], then hand it to [`crate::serve_floor`], which
+/// announces [`FloorQuic::info`] in every `handshake.ok`.
 #[derive(Debug)]
-pub struct FloorQuic {
-    endpoint: quinn::Endpoint,
-    local_addr: SocketAddr,
-    cert_sha256: String,
-}
+pub struct FloorQuic(QuicListener);
 
 impl FloorQuic {
     /// Binds a UDP socket on `addr` with a fresh self-signed certificate for
     /// `localhost`, `127.0.0.1` and `::1`. Must run inside a tokio runtime.
     pub fn bind(addr: SocketAddr) -> Result<FloorQuic> {
         let identity = QuicIdentity::self_signed().map_err(quic_err)?;
-        let config = identity.server_config().map_err(quic_err)?;
-        let endpoint = quinn::Endpoint::server(config, addr)?;
-        let local_addr = endpoint.local_addr()?;
-        Ok(FloorQuic {
-            endpoint,
-            local_addr,
-            cert_sha256: identity.cert_sha256().to_owned(),
-        })
+        QuicListener::bind(addr, &identity)
+            .map(FloorQuic)
+            .map_err(quic_err)
     }
 
     /// The bound address (with the real port when bound to port 0).
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.0.local_addr()
     }
 
     /// What `handshake.ok` announces: the UDP port and the certificate's
     /// SHA-256, which clients pin.
     pub fn info(&self) -> QuicInfo {
-        QuicInfo {
-            port: self.local_addr.port(),
-            cert_sha256: self.cert_sha256.clone(),
-        }
+        self.0.info()
     }
 
     /// The next incoming connection; `None` when the endpoint is closed.
     pub(crate) async fn accept(&self) -> Option<quinn::Incoming> {
-        self.endpoint.accept().await
+        self.0.endpoint().accept().await
     }
 
     /// Refuses new connections (those open go on).
     pub(crate) fn stop_accepting(&self) {
-        self.endpoint.set_server_config(None);
+        self.0.endpoint().set_server_config(None);
     }
 }
 
@@ -201,12 +189,8 @@ async fn serve(
                 let Ok(bytes) = datagram else { return Ok(()) };
                 let _ = session.codec.decode_client(&bytes, &ctx.limits);
             }
-            tick = ticks.recv() => {
-                let frames = match tick {
-                    Ok(frames) => frames,
-                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(broadcast::error::RecvError::Closed) => return Ok(()),
-                };
+            tick = next_tick(&mut ticks) => {
+                let Some(frames) = tick else { return Ok(()) };
                 if session.joined {
                     send.write_chunk(frames.quic(session.codec)).await.map_err(quic_err)?;
                 }

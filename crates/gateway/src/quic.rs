@@ -124,6 +124,12 @@ impl QuicListener {
         self.local_addr
     }
 
+    /// The quinn endpoint, for a server that accepts connections itself
+    /// instead of through [`serve_quic`] (the benchmark floor).
+    pub fn endpoint(&self) -> &quinn::Endpoint {
+        &self.endpoint
+    }
+
     /// What `handshake.ok` announces: the UDP port and the certificate's
     /// SHA-256.
     pub fn info(&self) -> QuicInfo {
@@ -137,9 +143,8 @@ impl QuicListener {
 impl QuicIdentity {
     /// The quinn server configuration of an Arbiter QUIC endpoint with this
     /// identity: TLS 1.3, ALPN `arbiter/1`, one client bidirectional stream,
-    /// datagrams with bounded buffers, 30 s idle timeout. The listener uses
-    /// it; so does the benchmark floor, to be the same endpoint.
-    pub fn server_config(&self) -> Result<quinn::ServerConfig, QuicError> {
+    /// datagrams with bounded buffers, 30 s idle timeout.
+    fn server_config(&self) -> Result<quinn::ServerConfig, QuicError> {
         let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(self.server_crypto()?)
             .map_err(|e| QuicError::Certificate(e.to_string()))?;
         let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
